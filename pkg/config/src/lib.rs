@@ -1,1 +1,268 @@
-pub fn x(){}
+//! The host config (design §4): which secrets this machine can provide and which entitlements it
+//! grants. Read from `$BREWKIT_CONFIG`, else `~/.brewkit/config`; JSON or Jsonnet; validated by
+//! `data/specification/config/v1.json`.
+
+use std::{
+    collections::BTreeSet,
+    fmt,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use brewkit_schema::Schema;
+use serde::Deserialize;
+
+/// The environment variable that names the config file.
+pub const CONFIG_ENV: &str = "BREWKIT_CONFIG";
+
+/// What `brewkit config init` writes: valid Jsonnet, commented, granting nothing.
+pub const DEFAULT_CONFIG: &str = r#"// BrewKit host config: what this machine lends to builds.
+// Reference: docs/config.md. JSON or Jsonnet; ${VAR} in a secret path expands from the environment.
+{
+  // Secrets that targets mount by id, e.g.
+  //   { id: 'aws', path: '${HOME}/.aws/credentials' },
+  // A target names the id and the path in the container: secret('aws', '/root/.aws/credentials').
+  secrets: [],
+
+  // Privileges targets may ask for. 'network.host' lets a target use network: 'host'.
+  entitlements: [],
+}
+"#;
+
+/// Errors of reading or using the host config.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("host config {}: {source}", path.display())]
+    Evaluate {
+        path: PathBuf,
+        #[source]
+        source: brewkit_jsonnet::Error,
+    },
+    #[error("${CONFIG_ENV} names {}, which does not exist; create it (brewkit config init) or unset ${CONFIG_ENV}", path.display())]
+    Missing { path: PathBuf },
+    #[error("host config {}:\n{}", path.display(), violations.join("\n"))]
+    Invalid {
+        path: PathBuf,
+        violations: Vec<String>,
+    },
+    #[error("cannot find the home directory to locate ~/.brewkit/config; set ${CONFIG_ENV}")]
+    NoHome,
+    #[error("secret \"{id}\": path {path:?} uses ${{{var}}}, which is not set in the environment")]
+    UnsetVariable {
+        id: String,
+        path: String,
+        var: String,
+    },
+    #[error("secret \"{id}\": path {path:?} has an unterminated ${{")]
+    BadPattern { id: String, path: String },
+    #[error("secret \"{id}\": cannot read {}: {source} (from the host config {})", path.display(), config.display())]
+    SecretFile {
+        id: String,
+        path: PathBuf,
+        config: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} already exists; it was left as it is", path.display())]
+    AlreadyExists { path: PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A privilege the host grants to builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub enum Entitlement {
+    /// Targets may use `network: host`.
+    #[serde(rename = "network.host")]
+    NetworkHost,
+}
+
+impl fmt::Display for Entitlement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NetworkHost => "network.host",
+        })
+    }
+}
+
+/// A secret the host can provide, as written in the config (the path not yet expanded).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SecretSource {
+    pub id: String,
+    pub path: String,
+}
+
+/// The host config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Where it was read from; `None` when no file exists (the empty config).
+    pub path: Option<PathBuf>,
+    pub secrets: Vec<SecretSource>,
+    pub entitlements: BTreeSet<Entitlement>,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    secrets: Vec<SecretSource>,
+    #[serde(default)]
+    entitlements: BTreeSet<Entitlement>,
+}
+
+/// Where the config is: `$BREWKIT_CONFIG`, else `~/.brewkit/config`. The flag tells whether the
+/// user named it explicitly (then a missing file is an error).
+pub fn location() -> Result<(PathBuf, bool), Error> {
+    match std::env::var_os(CONFIG_ENV) {
+        Some(path) if !path.is_empty() => Ok((PathBuf::from(path), true)),
+        _ => dirs::home_dir()
+            .map(|home| (home.join(".brewkit").join("config"), false))
+            .ok_or(Error::NoHome),
+    }
+}
+
+impl Config {
+    /// Loads the config from its [`location`].
+    pub fn load() -> Result<Self, Error> {
+        let (path, explicit) = location()?;
+        Self::load_from(&path, explicit)
+    }
+
+    /// Loads the config at `path`. A missing file is the empty config unless `required`.
+    pub fn load_from(path: &Path, required: bool) -> Result<Self, Error> {
+        if !path.exists() {
+            return if required {
+                Err(Error::Missing {
+                    path: path.to_owned(),
+                })
+            } else {
+                Ok(Self::default())
+            };
+        }
+        let value =
+            brewkit_jsonnet::evaluate_file(path, &Default::default(), &[]).map_err(|source| {
+                Error::Evaluate {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+        let mut violations: Vec<String> = brewkit_schema::validate(Schema::ConfigV1, &value)
+            .into_iter()
+            .map(|v| format!("  {}: {}", v.path_string(), v.message))
+            .collect();
+        let invalid = |violations| Error::Invalid {
+            path: path.to_owned(),
+            violations,
+        };
+        if !violations.is_empty() {
+            return Err(invalid(violations));
+        }
+        let raw: RawConfig =
+            serde_json::from_value(value).map_err(|e| invalid(vec![format!("  {e}")]))?;
+        let mut seen = BTreeSet::new();
+        for (i, secret) in raw.secrets.iter().enumerate() {
+            if !seen.insert(secret.id.as_str()) {
+                violations.push(format!(
+                    "  secrets[{i}].id: secret id \"{}\" is declared twice",
+                    secret.id
+                ));
+            }
+        }
+        if !violations.is_empty() {
+            return Err(invalid(violations));
+        }
+        Ok(Self {
+            path: Some(path.to_owned()),
+            secrets: raw.secrets,
+            entitlements: raw.entitlements,
+        })
+    }
+
+    /// The secret declared with `id`.
+    pub fn secret(&self, id: &str) -> Option<&SecretSource> {
+        self.secrets.iter().find(|s| s.id == id)
+    }
+
+    /// Whether the host grants `entitlement`.
+    pub fn allows(&self, entitlement: Entitlement) -> bool {
+        self.entitlements.contains(&entitlement)
+    }
+
+    /// The host file of secret `secret`, with `${VAR}` expanded, checked to be a readable file.
+    pub fn secret_file(&self, secret: &SecretSource) -> Result<PathBuf, Error> {
+        let path = PathBuf::from(expand(&secret.id, &secret.path, |v| std::env::var(v).ok())?);
+        std::fs::File::open(&path)
+            .and_then(|f| f.metadata())
+            .and_then(|m| {
+                if m.is_file() {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other("not a regular file"))
+                }
+            })
+            .map_err(|source| Error::SecretFile {
+                id: secret.id.clone(),
+                path: path.clone(),
+                config: self.path.clone().unwrap_or_default(),
+                source,
+            })?;
+        Ok(path)
+    }
+}
+
+/// Expands `${VAR}` in `path` with `lookup`; every other character is kept as written.
+fn expand(id: &str, path: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| Error::BadPattern {
+            id: id.to_owned(),
+            path: path.to_owned(),
+        })?;
+        let var = &after[..end];
+        let value = lookup(var).ok_or_else(|| Error::UnsetVariable {
+            id: id.to_owned(),
+            path: path.to_owned(),
+            var: var.to_owned(),
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Writes [`DEFAULT_CONFIG`] to `path` (creating its directory); an existing file is never touched.
+pub fn init(path: &Path) -> Result<(), Error> {
+    let write_error = |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+    }
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists {
+                path: path.to_owned(),
+            })
+        }
+        Err(e) => return Err(write_error(e)),
+    };
+    file.write_all(DEFAULT_CONFIG.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests;

@@ -42,7 +42,9 @@ impl ExtVar {
             Some((name, value)) => (name.to_owned(), value.to_owned()),
             None => {
                 let value = std::env::var(arg).map_err(|_| {
-                    format!("`{arg}` has no `=value` and no environment variable of that name is set")
+                    format!(
+                        "`{arg}` has no `=value` and no environment variable of that name is set"
+                    )
                 })?;
                 (arg.to_owned(), value)
             }

@@ -44,7 +44,10 @@ fn syntax_error_names_file_line_and_column() {
     assert!(location.file.ends_with("main.jsonnet"), "{location}");
     assert_eq!((location.line, location.column), (3, 9));
     assert!(message.contains("expected"), "{message}");
-    assert!(err.to_string().contains("main.jsonnet:3:9: syntax error:"), "{err}");
+    assert!(
+        err.to_string().contains("main.jsonnet:3:9: syntax error:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -61,17 +64,27 @@ fn runtime_error_carries_the_jsonnet_stack() {
     assert!(message.contains("boom: here"), "{message}");
     let location = location.as_ref().expect("a location");
     assert_eq!(location.line, 1, "{err}");
-    assert!(stack.iter().any(|f| f.contains("main.jsonnet:3:")), "{stack:?}");
+    assert!(
+        stack.iter().any(|f| f.contains("main.jsonnet:3:")),
+        "{stack:?}"
+    );
     assert!(stack.iter().any(|f| f.contains("field <a>")), "{stack:?}");
     assert!(err.to_string().contains("Jsonnet stack:"), "{err}");
 }
 
 #[test]
 fn missing_file_is_a_read_error() {
-    let err = evaluate_file(Path::new("/nonexistent/brewkit.jsonnet"), &Options::default(), &[])
-        .unwrap_err();
+    let err = evaluate_file(
+        Path::new("/nonexistent/brewkit.jsonnet"),
+        &Options::default(),
+        &[],
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Read { .. }), "{err:?}");
-    assert!(err.to_string().contains("/nonexistent/brewkit.jsonnet"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/brewkit.jsonnet"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -151,7 +151,12 @@ fn describe(
         ValidationErrorKind::Enum { options } => {
             let options = options
                 .as_array()
-                .map(|o| o.iter().map(Value::to_string).collect::<Vec<_>>().join(", "))
+                .map(|o| {
+                    o.iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_else(|| options.to_string());
             format!("{instance} is not one of {options}")
         }
@@ -255,7 +260,10 @@ fn parse_pointer(pointer: &str, document: &Value) -> Vec<PathSegment> {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))

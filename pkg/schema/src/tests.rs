@@ -12,7 +12,9 @@ fn definition_violations(value: serde_json::Value) -> Vec<(String, String)> {
 fn assert_one(value: serde_json::Value, path: &str, needle: &str) {
     let violations = definition_violations(value);
     assert!(
-        violations.iter().any(|(p, m)| p == path && m.contains(needle)),
+        violations
+            .iter()
+            .any(|(p, m)| p == path && m.contains(needle)),
         "no violation at {path} containing {needle:?}: {violations:#?}"
     );
 }
@@ -58,7 +60,11 @@ fn a_definition_using_every_directive_is_valid() {
 
 #[test]
 fn api_version_is_required() {
-    assert_one(json!({"targets": {}}), "$", "missing required key \"apiVersion\"");
+    assert_one(
+        json!({"targets": {}}),
+        "$",
+        "missing required key \"apiVersion\"",
+    );
 }
 
 #[test]
@@ -217,11 +223,20 @@ fn every_violation_is_reported() {
 
 #[test]
 fn config_schema() {
-    let ok = json!({"secrets": [{"id": "aws", "path": "${HOME}/x"}], "entitlements": ["network.host"]});
+    let ok =
+        json!({"secrets": [{"id": "aws", "path": "${HOME}/x"}], "entitlements": ["network.host"]});
     assert!(validate(Schema::ConfigV1, &ok).is_empty());
-    let bad = validate(Schema::ConfigV1, &json!({"secret": [], "entitlements": ["root"]}));
-    let rendered: Vec<_> = bad.iter().map(|v| (v.path_string(), v.message.clone())).collect();
-    assert!(rendered.iter().any(|(p, m)| p == "secret" && m.contains("did you mean \"secrets\"")));
+    let bad = validate(
+        Schema::ConfigV1,
+        &json!({"secret": [], "entitlements": ["root"]}),
+    );
+    let rendered: Vec<_> = bad
+        .iter()
+        .map(|v| (v.path_string(), v.message.clone()))
+        .collect();
+    assert!(rendered
+        .iter()
+        .any(|(p, m)| p == "secret" && m.contains("did you mean \"secrets\"")));
     assert!(rendered.iter().any(|(p, _)| p == "entitlements[0]"));
 }
 
