@@ -1,1 +1,194 @@
-pub fn x() {}
+//! The build definition: `brewkit.jsonnet` evaluated (with the natives `cache`, `copy`,
+//! `copyFrom`, `secret`), checked against the v1 schema, typed, and planned.
+//!
+//! ```text
+//! brewkit.jsonnet ──compile──▶ raw JSON ──load (apiVersion, schema, normalize)──▶ Definition
+//!                 ──Plan::new (targets asked for)──▶ Plan ──check_host (config)──▶ ready to build
+//! ```
+
+mod image;
+mod model;
+pub mod natives;
+mod plan;
+
+use std::path::{Path, PathBuf};
+
+use brewkit_config::Entitlement;
+use brewkit_schema::{PathSegment, Schema, Violation};
+use serde_json::Value;
+
+pub use image::normalize as normalize_image;
+pub use model::{
+    is_private, normalize, Cache, Copy, Definition, Network, Output, Run, SecretMount, Ssh, Stage,
+    Target, Var, API_VERSIONS, DEFAULT_TARGET,
+};
+pub use plan::{substitute, var_references, Base, Plan, PlannedTarget, PlannedVar};
+
+/// The file read when `-f` is not given.
+pub const DEFAULT_FILE: &str = "brewkit.jsonnet";
+
+/// Why a definition cannot be built. Every variant is bad input (exit code 2 at the CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Jsonnet(#[from] brewkit_jsonnet::Error),
+    #[error("{}: apiVersion is missing; add apiVersion: '{}' at the top level", file.display(), API_VERSIONS[0])]
+    MissingApiVersion { file: PathBuf },
+    #[error("{}: apiVersion {found} is not supported; supported: {}", file.display(), API_VERSIONS.join(", "))]
+    UnsupportedApiVersion { file: PathBuf, found: Value },
+    #[error("{}: the build definition is not valid:\n{}", file.display(), render_violations(violations))]
+    Invalid {
+        file: PathBuf,
+        violations: Vec<Violation>,
+    },
+    #[error("unknown target \"{name}\" in {referrer}{}", hint(suggestion))]
+    UnknownTarget {
+        name: String,
+        referrer: String,
+        suggestion: Option<String>,
+    },
+    #[error("target \"{name}\" is private (its name starts with _): other targets may use it, the command line may not")]
+    PrivateTarget { name: String },
+    #[error("no target named and no \"{DEFAULT_TARGET}\" target to build by default; name one of: {}", public.join(", "))]
+    NoDefaultTarget { public: Vec<String> },
+    #[error("cycle: {}", chain.join(" -> "))]
+    Cycle { chain: Vec<String> },
+    #[error(
+        "{owner}: {field} \"{name}\" is a composite target; use a stage target or an image there"
+    )]
+    FromComposite {
+        owner: String,
+        field: String,
+        name: String,
+    },
+    #[error("{owner}: {field} \"{reference}\" is neither a target nor a valid image reference: {reason}")]
+    InvalidImage {
+        owner: String,
+        field: String,
+        reference: String,
+        reason: String,
+    },
+    #[error(
+        "{owner}: secret \"{id}\" is not declared in the host config ({}){}",
+        config_name(config),
+        hint(suggestion)
+    )]
+    UnknownSecret {
+        owner: String,
+        id: String,
+        config: Option<PathBuf>,
+        suggestion: Option<String>,
+    },
+    #[error("{owner}: network: host needs the \"{entitlement}\" entitlement; add it to \"entitlements\" in the host config ({})", config_name(config))]
+    EntitlementMissing {
+        owner: String,
+        entitlement: Entitlement,
+        config: Option<PathBuf>,
+    },
+}
+
+fn hint(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!("; did you mean \"{s}\"?"))
+        .unwrap_or_default()
+}
+
+fn config_name(config: &Option<PathBuf>) -> String {
+    match config {
+        Some(path) => path.display().to_string(),
+        None => "none found: create one with brewkit config init".to_owned(),
+    }
+}
+
+fn render_violations(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| {
+            let owner = match v.path.as_slice() {
+                [PathSegment::Key(section), PathSegment::Key(name), ..] if section == "targets" => {
+                    format!(" (target \"{name}\")")
+                }
+                [PathSegment::Key(section), PathSegment::Key(name), ..] if section == "vars" => {
+                    format!(" (var \"{name}\")")
+                }
+                _ => String::new(),
+            };
+            format!("  {}: {}{owner}", v.path_string(), v.message)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A definition read from a file.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The JSON the file evaluated to (what `brewkit build definition-debug` prints).
+    pub raw: Value,
+    /// The validated JSON in normal form (what `brewkit build definition` prints).
+    pub normalized: Value,
+    pub definition: Definition,
+}
+
+/// Evaluates `file` with the build definition's natives; no validation.
+pub fn compile(file: &Path, options: &brewkit_jsonnet::Options) -> Result<Value, Error> {
+    Ok(brewkit_jsonnet::evaluate_file(
+        file,
+        options,
+        &natives::ALL,
+    )?)
+}
+
+/// Evaluates, validates and types `file`.
+pub fn load(file: &Path, options: &brewkit_jsonnet::Options) -> Result<Loaded, Error> {
+    let raw = compile(file, options)?;
+    let (normalized, definition) = validate(file, &raw)?;
+    Ok(Loaded {
+        file: file.to_owned(),
+        raw,
+        normalized,
+        definition,
+    })
+}
+
+/// Validates compiled JSON (from `file`, for messages) and returns its normal form and typed model.
+pub fn validate(file: &Path, raw: &Value) -> Result<(Value, Definition), Error> {
+    // The version decides which schema applies, so it is checked on its own first.
+    if let Value::Object(top) = raw {
+        match top.get("apiVersion") {
+            None => {
+                return Err(Error::MissingApiVersion {
+                    file: file.to_owned(),
+                })
+            }
+            Some(Value::String(v)) if API_VERSIONS.contains(&v.as_str()) => {}
+            Some(found) => {
+                return Err(Error::UnsupportedApiVersion {
+                    file: file.to_owned(),
+                    found: found.clone(),
+                })
+            }
+        }
+    }
+    let violations = brewkit_schema::validate(Schema::BuildDefinitionV1, raw);
+    if !violations.is_empty() {
+        return Err(Error::Invalid {
+            file: file.to_owned(),
+            violations,
+        });
+    }
+    let normalized = model::normalize(raw);
+    let definition = serde_json::from_value(normalized.clone()).map_err(|e| Error::Invalid {
+        file: file.to_owned(),
+        violations: vec![Violation {
+            path: Vec::new(),
+            message: e.to_string(),
+        }],
+    })?;
+    Ok((normalized, definition))
+}
+
+#[cfg(test)]
+mod tests;

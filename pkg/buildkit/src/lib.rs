@@ -1,0 +1,1 @@
+//! BuildKit client (work in progress: wire definitions first).

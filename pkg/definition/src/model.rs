@@ -1,0 +1,237 @@
+//! The typed build definition, read from JSON that the schema has already accepted.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The supported `apiVersion` values. v2 (BrewKit 1.1 files) shares v1's schema.
+pub const API_VERSIONS: [&str; 2] = ["brewkit/v1", "brewkit/v2"];
+
+/// The target built when none is named.
+pub const DEFAULT_TARGET: &str = "all";
+
+/// A validated build definition.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Definition {
+    pub api_version: String,
+    #[serde(default)]
+    pub vars: BTreeMap<String, Var>,
+    #[serde(default)]
+    pub targets: BTreeMap<String, Target>,
+}
+
+/// A target: a stage (a container run) or a composite (a list of targets to build).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Target {
+    Composite(Vec<String>),
+    Stage(Stage),
+}
+
+/// The directives a stage target and a var share.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    /// Another target, `scratch`, or an image reference.
+    pub from: Option<String>,
+    pub platform: Option<String>,
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cache: Vec<Cache>,
+    #[serde(default)]
+    pub copy: Vec<Copy>,
+    #[serde(default)]
+    pub secrets: Vec<SecretMount>,
+    pub network: Option<Network>,
+    pub ssh: Option<Ssh>,
+    pub command: Option<String>,
+}
+
+/// A stage target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    #[serde(flatten)]
+    pub run: Run,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub output: Vec<Output>,
+}
+
+/// A var: a run whose stdout is the value of `${name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Var {
+    #[serde(flatten)]
+    pub run: Run,
+}
+
+/// A BuildKit cache mount.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Cache {
+    pub id: String,
+    pub path: String,
+}
+
+/// A copy into the run's filesystem, from the build context or (with `from`) a target or image.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Copy {
+    pub from: Option<String>,
+    pub src: String,
+    pub dst: String,
+}
+
+/// A secret from the host config mounted at `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SecretMount {
+    pub id: String,
+    pub path: String,
+}
+
+/// An output: `artifact` in the target's filesystem copied to `local` on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Output {
+    pub artifact: String,
+    pub local: String,
+}
+
+/// The network of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    #[default]
+    Default,
+    None,
+    Host,
+}
+
+/// Forwarding of the host's ssh agent. Empty for now: the reference keeps it an object so that
+/// options can be added later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Ssh {}
+
+impl Definition {
+    /// The stage target `name`, if it is one.
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        match self.targets.get(name) {
+            Some(Target::Stage(stage)) => Some(stage),
+            _ => None,
+        }
+    }
+
+    /// Target names that may be given on the command line (not starting with `_`).
+    pub fn public_targets(&self) -> impl Iterator<Item = &str> {
+        self.targets
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !is_private(name))
+    }
+}
+
+/// Whether a target is private: usable by other targets, refused on the command line.
+pub fn is_private(name: &str) -> bool {
+    name.starts_with('_')
+}
+
+/// Rewrites schema-valid JSON into its normal form: every list-able directive (`copy`, `cache`,
+/// `secrets`, `output`) a list, every output `{"artifact", "local"}`. Keys are the input's own.
+pub fn normalize(value: &Value) -> Value {
+    let mut out = value.clone();
+    for section in ["vars", "targets"] {
+        let Some(entries) = out.get_mut(section).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for entry in entries.values_mut() {
+            if let Value::Object(run) = entry {
+                normalize_run(run);
+            }
+        }
+    }
+    out
+}
+
+fn normalize_run(run: &mut Map<String, Value>) {
+    for key in ["copy", "cache", "secrets", "output"] {
+        if let Some(value) = run.get_mut(key) {
+            if !value.is_array() {
+                *value = Value::Array(vec![value.take()]);
+            }
+        }
+    }
+    if let Some(Value::Array(outputs)) = run.get_mut("output") {
+        for output in outputs {
+            if let Value::String(short) = output {
+                // The schema allows exactly one ':' in the short form.
+                let (artifact, local) = short.split_once(':').unwrap_or((short.as_str(), ""));
+                *output = serde_json::json!({"artifact": artifact, "local": local});
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn normalize_makes_lists_and_output_objects() {
+        let raw = json!({
+            "apiVersion": "brewkit/v1",
+            "vars": {"v": {"from": "a", "command": "b", "copy": {"src": "x", "dst": "y"}}},
+            "targets": {
+                "all": ["a"],
+                "a": {"cache": {"id": "c", "path": "/c"}, "secrets": {"id": "s", "path": "/s"},
+                      "output": "/app/bin:./bin"},
+                "b": {"output": ["/x:y", {"artifact": "/z", "local": "w"}], "copy": []}
+            }
+        });
+        let normal = normalize(&raw);
+        assert_eq!(
+            normal["vars"]["v"]["copy"],
+            json!([{"src": "x", "dst": "y"}])
+        );
+        assert_eq!(normal["targets"]["all"], json!(["a"]));
+        assert_eq!(
+            normal["targets"]["a"]["cache"],
+            json!([{"id": "c", "path": "/c"}])
+        );
+        assert_eq!(
+            normal["targets"]["a"]["secrets"],
+            json!([{"id": "s", "path": "/s"}])
+        );
+        assert_eq!(
+            normal["targets"]["a"]["output"],
+            json!([{"artifact": "/app/bin", "local": "./bin"}])
+        );
+        assert_eq!(
+            normal["targets"]["b"]["output"],
+            json!([{"artifact": "/x", "local": "y"}, {"artifact": "/z", "local": "w"}])
+        );
+        assert_eq!(normal["targets"]["b"]["copy"], json!([]));
+        // No key is added that the input did not have.
+        assert!(normal["targets"]["a"].get("copy").is_none());
+        let typed: Definition = serde_json::from_value(normal).unwrap();
+        assert_eq!(typed.targets["all"], Target::Composite(vec!["a".into()]));
+        assert_eq!(typed.stage("a").unwrap().output[0].local, "./bin");
+    }
+
+    #[test]
+    fn an_empty_object_is_a_stage() {
+        let typed: Definition =
+            serde_json::from_value(json!({"apiVersion": "brewkit/v1", "targets": {"a": {}}}))
+                .unwrap();
+        assert_eq!(typed.targets["a"], Target::Stage(Stage::default()));
+    }
+
+    #[test]
+    fn private_targets() {
+        assert!(is_private("_sources"));
+        assert!(!is_private("build"));
+    }
+}

@@ -1,0 +1,393 @@
+//! The plan: which targets and vars a build reaches, in which order, and what each one needs.
+//!
+//! A target's prerequisites are the targets it names in `from`, in `copy[].from`, in `dependsOn`
+//! and (for a composite) its members; all of them finish, outputs included, before it starts.
+//! A target needs the vars its command references as `${name}`. Cycles through any of these are
+//! refused with the chain that closes them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use brewkit_config::{Config, Entitlement};
+
+use crate::{
+    image,
+    model::{is_private, Definition, Network, Run, Target, DEFAULT_TARGET},
+    Error,
+};
+
+/// What a run starts from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Base {
+    /// An empty filesystem.
+    Scratch,
+    /// Another target's final filesystem and image config.
+    Target(String),
+    /// An image, fully qualified (`docker.io/library/golang:1.22`).
+    Image(String),
+}
+
+/// A target the build reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedTarget {
+    /// Targets that must have finished (outputs included) before this one starts, in the order
+    /// they are declared (from, copy, dependsOn, composite members), each once.
+    pub prerequisites: Vec<String>,
+    /// `None` for a composite target.
+    pub base: Option<Base>,
+    /// For each entry of the stage's `copy`, where it reads from: `None` for the build context.
+    pub copy_sources: Vec<Option<Base>>,
+    /// Vars referenced by the command.
+    pub vars: BTreeSet<String>,
+}
+
+/// A var the build needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedVar {
+    pub base: Base,
+    pub copy_sources: Vec<Option<Base>>,
+    /// Targets the var's run starts from or copies from.
+    pub prerequisites: Vec<String>,
+}
+
+/// The work of one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The targets asked for (`all` when none was named).
+    pub requested: Vec<String>,
+    /// Every target reached, prerequisites before the targets that need them.
+    pub order: Vec<String>,
+    pub targets: BTreeMap<String, PlannedTarget>,
+    /// Only the vars that some reached target references.
+    pub vars: BTreeMap<String, PlannedVar>,
+    /// Things that are allowed but look like mistakes.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Node {
+    Target(String),
+    Var(String),
+}
+
+impl Node {
+    fn label(&self) -> String {
+        match self {
+            Self::Target(name) => name.clone(),
+            Self::Var(name) => format!("var {name}"),
+        }
+    }
+}
+
+/// The vars declared in `vars` that `command` references as `${name}`.
+pub fn var_references<'v>(command: &str, vars: impl Fn(&str) -> bool + 'v) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    scan_references(command, |name| {
+        if vars(name) {
+            found.insert(name.to_owned());
+        }
+        None
+    });
+    found
+}
+
+/// Replaces `${name}` by `values[name]` for every name in `values`; everything else, `$HOME`,
+/// `${OTHER}`, is left for the shell.
+pub fn substitute(command: &str, values: &BTreeMap<String, String>) -> String {
+    scan_references(command, |name| values.get(name).map(String::as_str))
+}
+
+/// Walks `${name}` references, calling `replace` for each; returns the text with the references
+/// for which `replace` answered replaced.
+fn scan_references<'a>(text: &str, mut replace: impl FnMut(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(&rest[..start]);
+                let name = &after[..end];
+                match replace(name) {
+                    Some(value) => out.push_str(value),
+                    None => out.push_str(&rest[start..start + 3 + end]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Plan {
+    /// Plans the build of `requested` (`all` when empty): resolves every name, refuses private or
+    /// unknown targets on the command line and cycles anywhere on the way.
+    pub fn new(definition: &Definition, requested: &[String]) -> Result<Self, Error> {
+        let requested = if requested.is_empty() {
+            if !definition.targets.contains_key(DEFAULT_TARGET) {
+                return Err(Error::NoDefaultTarget {
+                    public: definition.public_targets().map(str::to_owned).collect(),
+                });
+            }
+            vec![DEFAULT_TARGET.to_owned()]
+        } else {
+            requested.to_vec()
+        };
+        for name in &requested {
+            if is_private(name) && definition.targets.contains_key(name) {
+                return Err(Error::PrivateTarget { name: name.clone() });
+            }
+            if !definition.targets.contains_key(name) {
+                return Err(Error::UnknownTarget {
+                    name: name.clone(),
+                    referrer: "the command line".into(),
+                    suggestion: brewkit_schema::did_you_mean(name, definition.public_targets())
+                        .map(str::to_owned),
+                });
+            }
+        }
+
+        let mut walk = Walk {
+            definition,
+            plan: Plan {
+                requested: requested.clone(),
+                order: Vec::new(),
+                targets: BTreeMap::new(),
+                vars: BTreeMap::new(),
+                warnings: Vec::new(),
+            },
+            stack: Vec::new(),
+            done: BTreeSet::new(),
+        };
+        for name in &requested {
+            walk.visit(Node::Target(name.clone()))?;
+        }
+        Ok(walk.plan)
+    }
+
+    /// Checks what the plan needs from the host: every secret id declared in the config, and the
+    /// `network.host` entitlement for `network: host`. Secret files are checked when a build
+    /// reads them, not here.
+    pub fn check_host(&self, definition: &Definition, config: &Config) -> Result<(), Error> {
+        let runs = self
+            .order
+            .iter()
+            .filter_map(|name| {
+                definition
+                    .stage(name)
+                    .map(|s| (format!("target \"{name}\""), &s.run))
+            })
+            .chain(
+                self.vars
+                    .keys()
+                    .map(|name| (format!("var \"{name}\""), &definition.vars[name].run)),
+            );
+        for (owner, run) in runs {
+            for secret in &run.secrets {
+                if config.secret(&secret.id).is_none() {
+                    return Err(Error::UnknownSecret {
+                        owner,
+                        id: secret.id.clone(),
+                        config: config.path.clone(),
+                        suggestion: brewkit_schema::did_you_mean(
+                            &secret.id,
+                            config.secrets.iter().map(|s| s.id.as_str()),
+                        )
+                        .map(str::to_owned),
+                    });
+                }
+            }
+            if run.network == Some(Network::Host) && !config.allows(Entitlement::NetworkHost) {
+                return Err(Error::EntitlementMissing {
+                    owner,
+                    entitlement: Entitlement::NetworkHost,
+                    config: config.path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Walk<'d> {
+    definition: &'d Definition,
+    plan: Plan,
+    stack: Vec<Node>,
+    done: BTreeSet<Node>,
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, node: Node) -> Result<(), Error> {
+        if self.done.contains(&node) {
+            return Ok(());
+        }
+        if let Some(at) = self.stack.iter().position(|n| *n == node) {
+            let mut chain: Vec<String> = self.stack[at..].iter().map(Node::label).collect();
+            chain.push(node.label());
+            return Err(Error::Cycle { chain });
+        }
+        self.stack.push(node.clone());
+        match &node {
+            Node::Target(name) => self.visit_target(name)?,
+            Node::Var(name) => self.visit_var(name)?,
+        }
+        self.stack.pop();
+        self.done.insert(node.clone());
+        if let Node::Target(name) = node {
+            self.plan.order.push(name);
+        }
+        Ok(())
+    }
+
+    fn visit_target(&mut self, name: &str) -> Result<(), Error> {
+        let definition = self.definition;
+        let planned = match &definition.targets[name] {
+            Target::Composite(members) => {
+                let mut prerequisites = Vec::new();
+                for member in members {
+                    self.require_target(member, || format!("composite target \"{name}\""))?;
+                    push_unique(&mut prerequisites, member);
+                }
+                PlannedTarget {
+                    prerequisites,
+                    base: None,
+                    copy_sources: Vec::new(),
+                    vars: BTreeSet::new(),
+                }
+            }
+            Target::Stage(stage) => {
+                let owner = format!("target \"{name}\"");
+                let (base, copy_sources, mut prerequisites) =
+                    self.resolve_run(&owner, &stage.run)?;
+                for dependency in &stage.depends_on {
+                    self.require_target(dependency, || format!("dependsOn of target \"{name}\""))?;
+                    push_unique(&mut prerequisites, dependency);
+                }
+                let vars = stage
+                    .run
+                    .command
+                    .as_deref()
+                    .map(|c| var_references(c, |v| definition.vars.contains_key(v)))
+                    .unwrap_or_default();
+                for var in &vars {
+                    self.visit(Node::Var(var.clone()))?;
+                }
+                PlannedTarget {
+                    prerequisites,
+                    base: Some(base),
+                    copy_sources,
+                    vars,
+                }
+            }
+        };
+        for prerequisite in planned.prerequisites.clone() {
+            self.visit(Node::Target(prerequisite))?;
+        }
+        self.plan.targets.insert(name.to_owned(), planned);
+        Ok(())
+    }
+
+    fn visit_var(&mut self, name: &str) -> Result<(), Error> {
+        let run = &self.definition.vars[name].run;
+        let (base, copy_sources, prerequisites) =
+            self.resolve_run(&format!("var \"{name}\""), run)?;
+        for prerequisite in &prerequisites {
+            self.visit(Node::Target(prerequisite.clone()))?;
+        }
+        self.plan.vars.insert(
+            name.to_owned(),
+            PlannedVar {
+                base,
+                copy_sources,
+                prerequisites,
+            },
+        );
+        Ok(())
+    }
+
+    /// Resolves a run's `from` and `copy[].from`; returns the targets among them as prerequisites.
+    fn resolve_run(
+        &mut self,
+        owner: &str,
+        run: &Run,
+    ) -> Result<(Base, Vec<Option<Base>>, Vec<String>), Error> {
+        let mut prerequisites = Vec::new();
+        let base = match &run.from {
+            Some(from) => self.resolve_base(owner, "from", from)?,
+            None => Base::Scratch,
+        };
+        if let Base::Target(target) = &base {
+            push_unique(&mut prerequisites, target);
+        }
+        let mut copy_sources = Vec::with_capacity(run.copy.len());
+        for (i, copy) in run.copy.iter().enumerate() {
+            let source = match &copy.from {
+                Some(from) => Some(self.resolve_base(owner, &format!("copy[{i}].from"), from)?),
+                None => None,
+            };
+            if let Some(Base::Target(target)) = &source {
+                push_unique(&mut prerequisites, target);
+            }
+            copy_sources.push(source);
+        }
+        Ok((base, copy_sources, prerequisites))
+    }
+
+    fn resolve_base(&mut self, owner: &str, field: &str, from: &str) -> Result<Base, Error> {
+        match self.definition.targets.get(from) {
+            Some(Target::Stage(_)) => return Ok(Base::Target(from.to_owned())),
+            Some(Target::Composite(_)) => {
+                return Err(Error::FromComposite {
+                    owner: owner.to_owned(),
+                    field: field.to_owned(),
+                    name: from.to_owned(),
+                })
+            }
+            None => {}
+        }
+        if from == "scratch" {
+            return Ok(Base::Scratch);
+        }
+        let image = image::normalize(from).map_err(|reason| Error::InvalidImage {
+            owner: owner.to_owned(),
+            field: field.to_owned(),
+            reference: from.to_owned(),
+            reason,
+        })?;
+        // A bare word close to a target name is more likely a typo than an official image.
+        if !from.contains(['/', ':', '@', '.']) {
+            let targets = self.definition.targets.keys().map(String::as_str);
+            if let Some(target) = brewkit_schema::did_you_mean(from, targets) {
+                let warning = format!(
+                    "{owner}: {field} \"{from}\" is not a target, so it is the image {image}; did you mean target \"{target}\"?"
+                );
+                if !self.plan.warnings.contains(&warning) {
+                    self.plan.warnings.push(warning);
+                }
+            }
+        }
+        Ok(Base::Image(image))
+    }
+
+    fn require_target(&self, name: &str, referrer: impl Fn() -> String) -> Result<(), Error> {
+        if self.definition.targets.contains_key(name) {
+            return Ok(());
+        }
+        Err(Error::UnknownTarget {
+            name: name.to_owned(),
+            referrer: referrer(),
+            suggestion: brewkit_schema::did_you_mean(
+                name,
+                self.definition.targets.keys().map(String::as_str),
+            )
+            .map(str::to_owned),
+        })
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|n| n == name) {
+        list.push(name.to_owned());
+    }
+}
