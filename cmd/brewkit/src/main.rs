@@ -1,1 +1,190 @@
-fn main() {}
+//! `brewkit`: argument parsing, wiring and exit codes. The work is done in `pkg/`.
+
+mod cli;
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use brewkit_definition::{Definition, Plan, Target};
+use clap::Parser;
+use cli::{BuildCommand, Cli, Command, ConfigCommand, DefinitionArgs};
+
+/// Exit codes (design §6): documented in docs/cli.md.
+mod exit {
+    pub const BUILD_FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+}
+
+/// An error on its way to the top: what to print and the exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn bad_input(error: impl std::fmt::Display) -> Self {
+        Self {
+            code: exit::BAD_INPUT,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("brewkit: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Build(build) => match build.command {
+            Some(BuildCommand::Definition) => {
+                let loaded = load(&cli.definition)?;
+                print_json(&loaded.normalized)
+            }
+            Some(BuildCommand::DefinitionDebug) => {
+                let (file, options) = jsonnet_input(&cli.definition);
+                let raw =
+                    brewkit_definition::compile(&file, &options).map_err(Failure::bad_input)?;
+                print_json(&raw)
+            }
+            None => {
+                let loaded = load(&cli.definition)?;
+                let plan =
+                    Plan::new(&loaded.definition, &build.targets).map_err(Failure::bad_input)?;
+                let config = brewkit_config::Config::load().map_err(Failure::bad_input)?;
+                plan.check_host(&loaded.definition, &config)
+                    .map_err(Failure::bad_input)?;
+                for warning in &plan.warnings {
+                    eprintln!("brewkit: warning: {warning}");
+                }
+                let context = build_context(&cli.definition, &loaded.file)?;
+                Err(Failure {
+                    code: exit::BUILD_FAILED,
+                    message: format!(
+                        "the definition is valid and the plan is ready ({} targets, context {}), but this version cannot run builds yet: the BuildKit client is not implemented",
+                        plan.order.len(),
+                        context.display()
+                    ),
+                })
+            }
+        },
+        Command::Targets => {
+            let loaded = load(&cli.definition)?;
+            print_targets(&loaded.definition)
+        }
+        Command::Config {
+            command: ConfigCommand::Init,
+        } => {
+            let (path, _) = brewkit_config::location().map_err(Failure::bad_input)?;
+            brewkit_config::init(&path).map_err(Failure::bad_input)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Command::Version => {
+            println!(
+                "brewkit {} (build definition {})",
+                env!("CARGO_PKG_VERSION"),
+                brewkit_definition::API_VERSIONS.join(", ")
+            );
+            Ok(())
+        }
+    }
+}
+
+fn jsonnet_input(args: &DefinitionArgs) -> (PathBuf, brewkit_jsonnet::Options) {
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(brewkit_definition::DEFAULT_FILE));
+    let options = brewkit_jsonnet::Options {
+        jpath: brewkit_jsonnet::Options::jpath_with_env(&args.jpath),
+        ext_vars: args.ext_vars(),
+    };
+    (file, options)
+}
+
+fn load(args: &DefinitionArgs) -> Result<brewkit_definition::Loaded, Failure> {
+    let (file, options) = jsonnet_input(args);
+    brewkit_definition::load(&file, &options).map_err(Failure::bad_input)
+}
+
+/// The build context: `-c DIR`, else the directory of the definition file.
+fn build_context(args: &DefinitionArgs, file: &Path) -> Result<PathBuf, Failure> {
+    let context = match &args.context {
+        Some(dir) => dir.clone(),
+        None => file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_owned),
+    };
+    if !context.is_dir() {
+        return Err(Failure::bad_input(format!(
+            "build context {} is not a directory",
+            context.display()
+        )));
+    }
+    Ok(context)
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out));
+    stdout_result(written)
+}
+
+/// A reader that went away (`brewkit … | head`) is not an error.
+fn stdout_result(written: std::io::Result<()>) -> Result<(), Failure> {
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
+            code: exit::BUILD_FAILED,
+            message: format!("cannot write to stdout: {e}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn print_targets(definition: &Definition) -> Result<(), Failure> {
+    let rows: Vec<(&str, String)> = definition
+        .public_targets()
+        .map(|name| (name, describe(&definition.targets[name])))
+        .collect();
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    let written = rows
+        .iter()
+        .try_for_each(|(name, what)| writeln!(out, "{name:<width$}  {what}"));
+    stdout_result(written)
+}
+
+/// One line on what a target is: composite members, or base, dependencies and outputs.
+fn describe(target: &Target) -> String {
+    match target {
+        Target::Composite(members) => format!("composite: {}", members.join(", ")),
+        Target::Stage(stage) => {
+            let mut parts = vec![format!(
+                "from {}",
+                stage.run.from.as_deref().unwrap_or("scratch")
+            )];
+            if !stage.depends_on.is_empty() {
+                parts.push(format!("after {}", stage.depends_on.join(", ")));
+            }
+            if !stage.output.is_empty() {
+                let locals: Vec<&str> = stage.output.iter().map(|o| o.local.as_str()).collect();
+                parts.push(format!("outputs to {}", locals.join(", ")));
+            }
+            parts.join("; ")
+        }
+    }
+}

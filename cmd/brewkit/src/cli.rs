@@ -1,0 +1,145 @@
+//! The command line (design §6).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Container-native builds on BuildKit, described in brewkit.jsonnet.
+#[derive(Debug, Parser)]
+#[command(name = "brewkit", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub definition: DefinitionArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the build definition is and what its Jsonnet may see.
+#[derive(Debug, Args)]
+pub struct DefinitionArgs {
+    /// Build definition file [default: ./brewkit.jsonnet]
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Build context [default: the directory of the definition file]
+    #[arg(short = 'c', long = "context", global = true, value_name = "DIR")]
+    pub context: Option<PathBuf>,
+    /// Library directory for Jsonnet imports (repeatable; the last one wins; then JSONNET_PATH)
+    #[arg(short = 'J', long = "jpath", global = true, value_name = "DIR")]
+    pub jpath: Vec<PathBuf>,
+    /// Jsonnet external variable as a string: NAME=VALUE, or NAME to take $NAME
+    #[arg(long = "ext-str", global = true, value_name = "NAME[=VALUE]", value_parser = parse_ext_str)]
+    pub ext_str: Vec<brewkit_jsonnet::ExtVar>,
+    /// Jsonnet external variable as code: NAME=CODE, or NAME to take $NAME
+    #[arg(long = "ext-code", global = true, value_name = "NAME[=CODE]", value_parser = parse_ext_code)]
+    pub ext_code: Vec<brewkit_jsonnet::ExtVar>,
+}
+
+impl DefinitionArgs {
+    /// Every `--ext-str` and `--ext-code`, strings first.
+    pub fn ext_vars(&self) -> Vec<brewkit_jsonnet::ExtVar> {
+        self.ext_str.iter().chain(&self.ext_code).cloned().collect()
+    }
+}
+
+fn parse_ext_str(arg: &str) -> Result<brewkit_jsonnet::ExtVar, String> {
+    brewkit_jsonnet::ExtVar::parse(arg, false)
+}
+
+fn parse_ext_code(arg: &str) -> Result<brewkit_jsonnet::ExtVar, String> {
+    brewkit_jsonnet::ExtVar::parse(arg, true)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build targets (`all` when none is named)
+    #[command(visible_alias = "b")]
+    Build(BuildArgs),
+    /// List the public targets and what each one is
+    Targets,
+    /// Manage the host config (~/.brewkit/config or $BREWKIT_CONFIG)
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the version and the supported build definition versions
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(subcommand)]
+    pub command: Option<BuildCommand>,
+    /// Targets to build
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildCommand {
+    /// Print the validated definition as JSON, in normal form
+    Definition,
+    /// Print the JSON the definition file evaluates to, before validation
+    DefinitionDebug,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented default config; an existing file is never overwritten
+    Init,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn build_takes_targets_or_a_subcommand() {
+        let cli = Cli::try_parse_from(["brewkit", "build", "a", "b"]).unwrap();
+        let Command::Build(build) = cli.command else {
+            panic!()
+        };
+        assert_eq!(build.targets, ["a", "b"]);
+        assert!(build.command.is_none());
+
+        let cli = Cli::try_parse_from(["brewkit", "b", "-f", "x.jsonnet", "definition"]).unwrap();
+        let Command::Build(build) = cli.command else {
+            panic!()
+        };
+        assert!(matches!(build.command, Some(BuildCommand::Definition)));
+        assert_eq!(cli.definition.file, Some(PathBuf::from("x.jsonnet")));
+    }
+
+    #[test]
+    fn ext_vars_parse() {
+        let cli = Cli::try_parse_from([
+            "brewkit",
+            "--ext-str",
+            "a=1",
+            "build",
+            "--ext-code",
+            "b={}",
+            "definition",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.definition.ext_vars(),
+            [
+                brewkit_jsonnet::ExtVar::Str {
+                    name: "a".into(),
+                    value: "1".into()
+                },
+                brewkit_jsonnet::ExtVar::Code {
+                    name: "b".into(),
+                    code: "{}".into()
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! The `brewkit` binary end to end, for everything that needs no BuildKit: definitions, errors and
+//! their exit codes, `targets`, `config init`, `version`, and golden outputs of tests/fixtures/.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+const BAD_INPUT: i32 = 2;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// `brewkit` with an empty host config location, so that the developer's own never leaks in.
+fn brewkit(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_brewkit"));
+    command
+        .current_dir(dir)
+        .env_remove("BREWKIT_CONFIG")
+        .env_remove("JSONNET_PATH")
+        .env("HOME", dir.join("home"));
+    command
+}
+
+fn run(command: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("brewkit runs");
+    (
+        status.code().expect("exited"),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+/// A temp project with `brewkit.jsonnet` holding `text`.
+fn project(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("brewkit.jsonnet"), text).unwrap();
+    dir
+}
+
+/// Compares `actual` to the golden file, or rewrites it when UPDATE_GOLDEN is set.
+fn golden(path: &Path, actual: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::write(path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs (UPDATE_GOLDEN=1 rewrites it)",
+        path.display()
+    );
+}
+
+#[test]
+fn golden_definitions_and_target_lists() {
+    for name in ["go-service", "every-directive", "split-imports"] {
+        let dir = fixtures().join(name);
+        let (code, stdout, stderr) = run(brewkit(&dir).args(["build", "definition"]));
+        assert_eq!(code, 0, "{name}: {stderr}");
+        golden(&dir.join("definition.json"), &stdout);
+
+        let (code, stdout, stderr) = run(brewkit(&dir).arg("targets"));
+        assert_eq!(code, 0, "{name}: {stderr}");
+        golden(&dir.join("targets.txt"), &stdout);
+    }
+}
+
+#[test]
+fn normal_form_has_lists_and_output_objects() {
+    let dir = fixtures().join("every-directive");
+    let (code, stdout, _) = run(brewkit(&dir).args(["build", "definition"]));
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let single = &value["targets"]["single"];
+    assert_eq!(
+        single["copy"],
+        serde_json::json!([{"src": "a", "dst": "b"}])
+    );
+    assert_eq!(
+        single["output"],
+        serde_json::json!([{"artifact": "a", "local": "b"}])
+    );
+    assert_eq!(value["vars"]["version"]["secrets"][0]["id"], "token");
+}
+
+#[test]
+fn definition_debug_prints_the_raw_json() {
+    let dir = fixtures().join("every-directive");
+    let (code, stdout, stderr) = run(brewkit(&dir).args(["build", "definition-debug"]));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["targets"]["single"]["output"], "a:b");
+    assert_eq!(
+        value["targets"]["single"]["copy"],
+        serde_json::json!({"src": "a", "dst": "b"})
+    );
+}
+
+#[test]
+fn definition_debug_does_not_validate() {
+    let dir = project("{apiVersion: 'nope', whatever: 1}");
+    let (code, stdout, _) = run(brewkit(dir.path()).args(["build", "definition-debug"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("\"whatever\": 1"), "{stdout}");
+}
+
+#[test]
+fn file_flag_and_alias() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("custom.jsonnet");
+    fs::write(&file, "{apiVersion: 'brewkit/v1', targets: {a: {}}}").unwrap();
+    let (code, stdout, stderr) =
+        run(brewkit(dir.path()).args(["b", "definition", "-f", "custom.jsonnet"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"a\": {}"), "{stdout}");
+}
+
+#[test]
+fn missing_definition_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("cannot read brewkit.jsonnet"), "{stderr}");
+}
+
+#[test]
+fn syntax_error_exits_2_with_file_line_col() {
+    let dir = project("{\n  apiVersion: 'brewkit/v1',\n  targets: {\n    a: { from: 'x' command: 'y' },\n  },\n}\n");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("brewkit.jsonnet:4:"), "{stderr}");
+    assert!(stderr.contains("syntax error"), "{stderr}");
+}
+
+#[test]
+fn runtime_error_exits_2_with_the_stack() {
+    let dir = project("local image(name) = if name == '' then error 'image name is empty' else name;\n{apiVersion: 'brewkit/v1', targets: {a: {from: image('')}}}\n");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("image name is empty"), "{stderr}");
+    assert!(stderr.contains("Jsonnet stack:"), "{stderr}");
+    assert!(stderr.contains("brewkit.jsonnet:2:"), "{stderr}");
+}
+
+#[test]
+fn schema_violations_exit_2_with_paths_targets_and_hints() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {build: {secret: {id: 'a', path: '/a'}}, test: {output: '/x'}}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("targets.build.secret: unknown key \"secret\"; did you mean \"secrets\"? (target \"build\")"), "{stderr}");
+    assert!(
+        stderr.contains("targets.test.output: \"/x\" does not match"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(target \"test\")"), "{stderr}");
+}
+
+#[test]
+fn unsupported_api_version_exits_2() {
+    let dir = project("{apiVersion: 'brewkit/v9', targets: {}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(
+        stderr.contains("supported: brewkit/v1, brewkit/v2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn native_misuse_exits_2() {
+    let dir =
+        project("{apiVersion: 'brewkit/v1', targets: {a: {copy: std.native('copy')('src')}}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(
+        stderr.contains("function argument is not passed: dst"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("function <copy>"), "{stderr}");
+}
+
+#[test]
+fn cycle_exits_2_with_the_chain() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {a: {dependsOn: ['b']}, b: {from: 'c'}, c: {dependsOn: ['a']}}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "a"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("cycle: a -> b -> c -> a"), "{stderr}");
+}
+
+#[test]
+fn unknown_and_private_targets_exit_2() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {build: {}, _internal: {}}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "buidl"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(
+        stderr.contains("unknown target \"buidl\" in the command line; did you mean \"build\"?"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "_internal"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("private"), "{stderr}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("no \"all\" target"), "{stderr}");
+}
+
+#[test]
+fn targets_lists_public_targets_only() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {all: ['build'], build: {from: '_base', output: '/a:dist'}, _base: {}}}");
+    let (code, stdout, stderr) = run(brewkit(dir.path()).arg("targets"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "all    composite: build\nbuild  from _base; outputs to dist\n"
+    );
+}
+
+#[test]
+fn jpath_and_jsonnet_path() {
+    let dir = project("local lib = import 'shared.libsonnet';\n{apiVersion: 'brewkit/v1', targets: {a: {from: lib.image}}}");
+    let libs = dir.path().join("libs");
+    fs::create_dir(&libs).unwrap();
+    fs::write(libs.join("shared.libsonnet"), "{image: 'busybox:1'}").unwrap();
+
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT, "import must fail without a library path");
+    assert!(stderr.contains("shared.libsonnet"), "{stderr}");
+
+    let (code, stdout, stderr) =
+        run(brewkit(dir.path()).args(["build", "definition", "-J", "libs"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("busybox:1"), "{stdout}");
+
+    let (code, stdout, stderr) = run(brewkit(dir.path())
+        .args(["build", "definition"])
+        .env("JSONNET_PATH", &libs));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("busybox:1"), "{stdout}");
+}
+
+#[test]
+fn ext_str_and_ext_code() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {a: {from: std.extVar('image'), env: std.extVar('env')}}}");
+    let (code, stdout, stderr) = run(brewkit(dir.path()).args([
+        "build",
+        "definition",
+        "--ext-str",
+        "image=busybox",
+        "--ext-code",
+        "env={GREETING: 'hi'}",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"from\": \"busybox\""), "{stdout}");
+    assert!(stdout.contains("\"GREETING\": \"hi\""), "{stdout}");
+
+    let (code, stdout, stderr) = run(brewkit(dir.path())
+        .args([
+            "build",
+            "definition",
+            "--ext-str",
+            "image",
+            "--ext-code",
+            "env={}",
+        ])
+        .env("image", "from-environment"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("from-environment"), "{stdout}");
+}
+
+#[test]
+fn missing_config_named_by_brewkit_config_exits_2() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {a: {}}}");
+    let (code, _, stderr) = run(brewkit(dir.path())
+        .args(["build", "a"])
+        .env("BREWKIT_CONFIG", dir.path().join("absent")));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("BREWKIT_CONFIG names"), "{stderr}");
+    assert!(stderr.contains("absent"), "{stderr}");
+}
+
+#[test]
+fn network_host_needs_the_entitlement_before_anything_runs() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {a: {network: 'host'}}}");
+    let config = dir.path().join("config.jsonnet");
+    fs::write(&config, "{entitlements: []}").unwrap();
+    let (code, _, stderr) = run(brewkit(dir.path())
+        .args(["build", "a"])
+        .env("BREWKIT_CONFIG", &config));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("network.host"), "{stderr}");
+
+    fs::write(&config, "{entitlements: ['network.host']}").unwrap();
+    let (code, _, stderr) = run(brewkit(dir.path())
+        .args(["build", "a"])
+        .env("BREWKIT_CONFIG", &config));
+    assert_ne!(code, BAD_INPUT, "{stderr}");
+    assert!(!stderr.contains("entitlement"), "{stderr}");
+}
+
+#[test]
+fn unknown_secret_exits_2_and_a_declared_one_passes() {
+    let dir = project("local secret = std.native('secret');\n{apiVersion: 'brewkit/v1', targets: {a: {secrets: secret('aws', '/root/.aws/credentials')}}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "a"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(
+        stderr.contains("secret \"aws\" is not declared in the host config"),
+        "{stderr}"
+    );
+
+    let home = dir.path().join("home/.brewkit");
+    fs::create_dir_all(&home).unwrap();
+    fs::write(
+        home.join("config"),
+        "{secrets: [{id: 'aws', path: '${HOME}/creds'}]}",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "a"]));
+    assert_ne!(code, BAD_INPUT, "{stderr}");
+}
+
+#[test]
+fn config_init_writes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(brewkit(dir.path()).args(["config", "init"]));
+    assert_eq!(code, 0, "{stderr}");
+    let path = dir.path().join("home/.brewkit/config");
+    assert!(stdout.contains(&path.display().to_string()), "{stdout}");
+    let written = fs::read_to_string(&path).unwrap();
+    assert!(written.contains("entitlements"), "{written}");
+
+    fs::write(&path, "{secrets: []} // mine").unwrap();
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["config", "init"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "{secrets: []} // mine");
+
+    let custom = dir.path().join("custom-config");
+    let (code, _, _) = run(brewkit(dir.path())
+        .args(["config", "init"])
+        .env("BREWKIT_CONFIG", &custom));
+    assert_eq!(code, 0);
+    assert!(custom.exists());
+}
+
+#[test]
+fn version_names_the_supported_api_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = run(brewkit(dir.path()).arg("version"));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with(&format!("brewkit {}", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+    assert!(stdout.contains("brewkit/v1, brewkit/v2"), "{stdout}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, _) = run(brewkit(dir.path()).args(["build", "--no-such-flag"]));
+    assert_eq!(code, BAD_INPUT);
+    let (code, _, stderr) =
+        run(brewkit(dir.path()).args(["build", "definition", "--ext-str", "=x"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("name is empty"), "{stderr}");
+}
