@@ -25,6 +25,7 @@ pub struct Definition {
 /// A target: a stage (a container run) or a composite (a list of targets to build).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // A definition holds a few thousand at most; boxing buys nothing.
 pub enum Target {
     Composite(Vec<String>),
     Stage(Stage),

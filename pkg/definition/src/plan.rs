@@ -157,7 +157,6 @@ impl Plan {
                 vars: BTreeMap::new(),
                 warnings: Vec::new(),
             },
-            stack: Vec::new(),
             done: BTreeSet::new(),
         };
         for name in &requested {
@@ -213,36 +212,111 @@ impl Plan {
 struct Walk<'d> {
     definition: &'d Definition,
     plan: Plan,
-    stack: Vec<Node>,
     done: BTreeSet<Node>,
 }
 
+/// A run's `from` and `copy[].from` resolved, and the targets among them.
+struct ResolvedRun {
+    base: Base,
+    copy_sources: Vec<Option<Base>>,
+    prerequisites: Vec<String>,
+}
+
+/// A node being walked: what it resolved to, and the nodes it needs, visited in order.
+struct Frame {
+    node: Node,
+    planned: Planned,
+    needs: Vec<Node>,
+    next: usize,
+}
+
+enum Planned {
+    Target(PlannedTarget),
+    Var(PlannedVar),
+}
+
 impl Walk<'_> {
-    fn visit(&mut self, node: Node) -> Result<(), Error> {
-        if self.done.contains(&node) {
+    /// Depth-first from `root`, with an explicit stack so that long chains cannot overflow it.
+    /// A node is finished after everything it needs, which gives `order` its prerequisites-first
+    /// property.
+    fn visit(&mut self, root: Node) -> Result<(), Error> {
+        if self.done.contains(&root) {
             return Ok(());
         }
-        if let Some(at) = self.stack.iter().position(|n| *n == node) {
-            let mut chain: Vec<String> = self.stack[at..].iter().map(Node::label).collect();
-            chain.push(node.label());
-            return Err(Error::Cycle { chain });
-        }
-        self.stack.push(node.clone());
-        match &node {
-            Node::Target(name) => self.visit_target(name)?,
-            Node::Var(name) => self.visit_var(name)?,
-        }
-        self.stack.pop();
-        self.done.insert(node.clone());
-        if let Node::Target(name) = node {
-            self.plan.order.push(name);
+        let mut on_stack = BTreeSet::from([root.clone()]);
+        let mut stack = vec![self.expand(root)?];
+        while let Some(top) = stack.last_mut() {
+            let Some(next) = top.needs.get(top.next).cloned() else {
+                let frame = stack.pop().expect("a frame");
+                on_stack.remove(&frame.node);
+                self.finish(frame);
+                continue;
+            };
+            top.next += 1;
+            if self.done.contains(&next) {
+                continue;
+            }
+            if on_stack.contains(&next) {
+                let at = stack
+                    .iter()
+                    .position(|f| f.node == next)
+                    .expect("on the stack");
+                let mut chain: Vec<String> = stack[at..].iter().map(|f| f.node.label()).collect();
+                chain.push(next.label());
+                return Err(Error::Cycle { chain });
+            }
+            on_stack.insert(next.clone());
+            stack.push(self.expand(next)?);
         }
         Ok(())
     }
 
-    fn visit_target(&mut self, name: &str) -> Result<(), Error> {
+    fn finish(&mut self, frame: Frame) {
+        match (frame.node, frame.planned) {
+            (Node::Target(name), Planned::Target(planned)) => {
+                self.plan.targets.insert(name.clone(), planned);
+                self.done.insert(Node::Target(name.clone()));
+                self.plan.order.push(name);
+            }
+            (Node::Var(name), Planned::Var(planned)) => {
+                self.plan.vars.insert(name.clone(), planned);
+                self.done.insert(Node::Var(name));
+            }
+            _ => unreachable!("a frame plans its own kind of node"),
+        }
+    }
+
+    fn expand(&mut self, node: Node) -> Result<Frame, Error> {
+        let (planned, needs) = match &node {
+            Node::Target(name) => {
+                let planned = self.plan_target(name)?;
+                let needs = (planned.vars.iter().cloned().map(Node::Var))
+                    .chain(planned.prerequisites.iter().cloned().map(Node::Target))
+                    .collect();
+                (Planned::Target(planned), needs)
+            }
+            Node::Var(name) => {
+                let planned = self.plan_var(name)?;
+                let needs = planned
+                    .prerequisites
+                    .iter()
+                    .cloned()
+                    .map(Node::Target)
+                    .collect();
+                (Planned::Var(planned), needs)
+            }
+        };
+        Ok(Frame {
+            node,
+            planned,
+            needs,
+            next: 0,
+        })
+    }
+
+    fn plan_target(&mut self, name: &str) -> Result<PlannedTarget, Error> {
         let definition = self.definition;
-        let planned = match &definition.targets[name] {
+        Ok(match &definition.targets[name] {
             Target::Composite(members) => {
                 let mut prerequisites = Vec::new();
                 for member in members {
@@ -258,8 +332,11 @@ impl Walk<'_> {
             }
             Target::Stage(stage) => {
                 let owner = format!("target \"{name}\"");
-                let (base, copy_sources, mut prerequisites) =
-                    self.resolve_run(&owner, &stage.run)?;
+                let ResolvedRun {
+                    base,
+                    copy_sources,
+                    mut prerequisites,
+                } = self.resolve_run(&owner, &stage.run)?;
                 for dependency in &stage.depends_on {
                     self.require_target(dependency, || format!("dependsOn of target \"{name}\""))?;
                     push_unique(&mut prerequisites, dependency);
@@ -270,9 +347,6 @@ impl Walk<'_> {
                     .as_deref()
                     .map(|c| var_references(c, |v| definition.vars.contains_key(v)))
                     .unwrap_or_default();
-                for var in &vars {
-                    self.visit(Node::Var(var.clone()))?;
-                }
                 PlannedTarget {
                     prerequisites,
                     base: Some(base),
@@ -280,38 +354,21 @@ impl Walk<'_> {
                     vars,
                 }
             }
-        };
-        for prerequisite in planned.prerequisites.clone() {
-            self.visit(Node::Target(prerequisite))?;
-        }
-        self.plan.targets.insert(name.to_owned(), planned);
-        Ok(())
+        })
     }
 
-    fn visit_var(&mut self, name: &str) -> Result<(), Error> {
+    fn plan_var(&mut self, name: &str) -> Result<PlannedVar, Error> {
         let run = &self.definition.vars[name].run;
-        let (base, copy_sources, prerequisites) =
-            self.resolve_run(&format!("var \"{name}\""), run)?;
-        for prerequisite in &prerequisites {
-            self.visit(Node::Target(prerequisite.clone()))?;
-        }
-        self.plan.vars.insert(
-            name.to_owned(),
-            PlannedVar {
-                base,
-                copy_sources,
-                prerequisites,
-            },
-        );
-        Ok(())
+        let resolved = self.resolve_run(&format!("var \"{name}\""), run)?;
+        Ok(PlannedVar {
+            base: resolved.base,
+            copy_sources: resolved.copy_sources,
+            prerequisites: resolved.prerequisites,
+        })
     }
 
     /// Resolves a run's `from` and `copy[].from`; returns the targets among them as prerequisites.
-    fn resolve_run(
-        &mut self,
-        owner: &str,
-        run: &Run,
-    ) -> Result<(Base, Vec<Option<Base>>, Vec<String>), Error> {
+    fn resolve_run(&mut self, owner: &str, run: &Run) -> Result<ResolvedRun, Error> {
         let mut prerequisites = Vec::new();
         let base = match &run.from {
             Some(from) => self.resolve_base(owner, "from", from)?,
@@ -331,7 +388,11 @@ impl Walk<'_> {
             }
             copy_sources.push(source);
         }
-        Ok((base, copy_sources, prerequisites))
+        Ok(ResolvedRun {
+            base,
+            copy_sources,
+            prerequisites,
+        })
     }
 
     fn resolve_base(&mut self, owner: &str, field: &str, from: &str) -> Result<Base, Error> {

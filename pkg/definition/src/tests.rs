@@ -491,3 +491,22 @@ fn network_host_needs_the_entitlement() {
         .check_host(&d, &config(&[], false))
         .unwrap();
 }
+
+#[test]
+fn long_dependency_chains_plan() {
+    let n = 3_000;
+    let targets: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            let depends: Vec<String> = if i > 0 {
+                vec![format!("t{}", i - 1)]
+            } else {
+                vec![]
+            };
+            (format!("t{i}"), json!({"dependsOn": depends}))
+        })
+        .collect();
+    let d = definition(Value::Object(targets));
+    let p = plan(&d, &[&format!("t{}", n - 1)]).unwrap();
+    assert_eq!(p.order.len(), n);
+    assert_eq!(p.order[0], "t0");
+}
