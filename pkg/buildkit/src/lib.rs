@@ -1,10 +1,7 @@
-//! BuildKit client for BrewKit.
-//!
-//! For now this crate holds the wire definitions: protobuf messages and gRPC
-//! clients/servers for BuildKit's Control API, the frontend gateway
-//! (LLBBridge), the LLB graph (`pb`) and the session services (file sync,
-//! auth, secrets, ssh forwarding). See [`proto`].
+//! BuildKit client for BrewKit: wire definitions ([`proto`]), and the fsutil DiffCopy protocol
+//! ([`filesync`]) that session services use to move files between the host and BuildKit.
 
+pub mod filesync;
 pub mod proto;
 
 #[cfg(test)]
