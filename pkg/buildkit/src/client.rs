@@ -1,0 +1,117 @@
+//! The connection to a BuildKit daemon and its Control API.
+
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use crate::{
+    proto::moby::buildkit::v1::{
+        control_client::ControlClient, types::WorkerRecord, DiskUsageRequest, InfoRequest,
+        ListWorkersRequest, UsageRecord,
+    },
+    transport::{Address, TlsFiles, BUILDKIT_HOST_ENV},
+    Error,
+};
+
+/// How long a daemon may take to answer the first call.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One gRPC connection to BuildKit; cheap to clone (clones share the connection).
+#[derive(Debug, Clone)]
+pub struct Client {
+    address: Address,
+    channel: Channel,
+}
+
+impl Client {
+    /// Connects to `address` (`--addr`), else `$BUILDKIT_HOST`, else the first of
+    /// [`Address::candidates`] that answers. A daemon "answers" when ListWorkers succeeds.
+    pub async fn connect(address: Option<&str>, tls: &TlsFiles) -> Result<Self, Error> {
+        let named = match address {
+            Some(a) => Some(a.to_owned()),
+            None => std::env::var(BUILDKIT_HOST_ENV)
+                .ok()
+                .filter(|v| !v.is_empty()),
+        };
+        if let Some(named) = named {
+            let address = Address::parse(&named)?;
+            return Self::probe(address, tls).await;
+        }
+        let mut tried = Vec::new();
+        for candidate in Address::candidates() {
+            match Self::probe(candidate.clone(), tls).await {
+                Ok(client) => return Ok(client),
+                Err(Error::Connect { reason, .. }) => tried.push((candidate.to_string(), reason)),
+                Err(other) => tried.push((candidate.to_string(), other.to_string())),
+            }
+        }
+        Err(Error::NoDaemon { tried })
+    }
+
+    /// Connects to `address` and checks that BuildKit answers there.
+    pub async fn probe(address: Address, tls: &TlsFiles) -> Result<Self, Error> {
+        let channel = address.connect(tls).await?;
+        let client = Self { address, channel };
+        match tokio::time::timeout(PROBE_TIMEOUT, client.list_workers()).await {
+            Ok(Ok(_)) => Ok(client),
+            Ok(Err(e)) => Err(Error::Connect {
+                address: client.address.to_string(),
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(Error::Connect {
+                address: client.address.to_string(),
+                reason: format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+            }),
+        }
+    }
+
+    /// Where the daemon is.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The gRPC channel, for the other services on the same connection.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// A Control API client on this connection.
+    pub fn control(&self) -> ControlClient<Channel> {
+        ControlClient::new(self.channel.clone())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// The daemon's workers (platforms, labels, GC policy).
+    pub async fn list_workers(&self) -> Result<Vec<WorkerRecord>, Error> {
+        let response = self
+            .control()
+            .list_workers(ListWorkersRequest::default())
+            .await
+            .map_err(Error::call("ListWorkers"))?;
+        Ok(response.into_inner().record)
+    }
+
+    /// The daemon's BuildKit version, when it can tell (Info exists since BuildKit v0.11; older
+    /// daemons, such as Docker 20.10's, answer Unimplemented and give `None`).
+    pub async fn version(&self) -> Result<Option<String>, Error> {
+        match self.control().info(InfoRequest::default()).await {
+            Ok(response) => Ok(response
+                .into_inner()
+                .buildkit_version
+                .map(|v| format!("{} {}", v.package, v.version))),
+            Err(status) if status.code() == tonic::Code::Unimplemented => Ok(None),
+            Err(status) => Err(Error::call("Info")(status)),
+        }
+    }
+
+    /// The build cache's records.
+    pub async fn disk_usage(&self) -> Result<Vec<UsageRecord>, Error> {
+        let response = self
+            .control()
+            .disk_usage(DiskUsageRequest::default())
+            .await
+            .map_err(Error::call("DiskUsage"))?;
+        Ok(response.into_inner().record)
+    }
+}
