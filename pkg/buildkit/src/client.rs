@@ -1,13 +1,18 @@
 //! The connection to a BuildKit daemon and its Control API.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
+use tokio::sync::mpsc::UnboundedSender;
 use tonic::transport::Channel;
 
 use crate::{
-    proto::moby::buildkit::v1::{
-        control_client::ControlClient, types::WorkerRecord, DiskUsageRequest, InfoRequest,
-        ListWorkersRequest, UsageRecord,
+    progress::{Event, StatusDecoder},
+    proto::{
+        moby::buildkit::v1::{
+            control_client::ControlClient, types::WorkerRecord, DiskUsageRequest, InfoRequest,
+            ListWorkersRequest, SolveRequest as ControlSolveRequest, StatusRequest, UsageRecord,
+        },
+        pb,
     },
     transport::{Address, TlsFiles, BUILDKIT_HOST_ENV},
     Error,
@@ -15,6 +20,24 @@ use crate::{
 
 /// How long a daemon may take to answer the first call.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the status stream may keep going after its solve returned.
+const STATUS_DRAIN: Duration = Duration::from_secs(5);
+
+/// What to solve with [`Client::solve`].
+#[derive(Debug, Clone, Default)]
+pub struct SolveRequest {
+    /// The LLB to build; `None` for a gateway build driven through [`crate::gateway`].
+    pub definition: Option<pb::Definition>,
+    /// The session that serves local files, secrets and exports.
+    pub session: Option<String>,
+    /// Export the result to the session's local export directory (FileSend).
+    pub export_local: bool,
+    /// Entitlements asked for, such as `network.host`.
+    pub entitlements: Vec<String>,
+    /// Frontend options (for a gateway build, they reach the gateway's Ping/BuildOpts).
+    pub frontend_attrs: BTreeMap<String, String>,
+}
 
 /// One gRPC connection to BuildKit; cheap to clone (clones share the connection).
 #[derive(Debug, Clone)]
@@ -113,5 +136,57 @@ impl Client {
             .await
             .map_err(Error::call("DiskUsage"))?;
         Ok(response.into_inner().record)
+    }
+
+    /// Solves `request` as job `id`, sending progress to `events`. Returns the exporter's
+    /// response. Dropping the future cancels the job in BuildKit.
+    pub async fn solve(
+        &self,
+        id: &str,
+        request: SolveRequest,
+        events: Option<UnboundedSender<Event>>,
+    ) -> Result<BTreeMap<String, String>, Error> {
+        let status = events.map(|events| tokio::spawn(self.clone().status(id.to_owned(), events)));
+        let (exporter, exporter_attrs) = if request.export_local {
+            // The single-exporter fields, which every BuildKit from v0.8 on understands.
+            ("local".to_owned(), BTreeMap::new())
+        } else {
+            (String::new(), BTreeMap::new())
+        };
+        let result = self
+            .control()
+            .solve(ControlSolveRequest {
+                r#ref: id.to_owned(),
+                definition: request.definition,
+                exporter_deprecated: exporter,
+                exporter_attrs_deprecated: exporter_attrs,
+                session: request.session.unwrap_or_default(),
+                frontend_attrs: request.frontend_attrs,
+                entitlements: request.entitlements,
+                ..ControlSolveRequest::default()
+            })
+            .await
+            .map_err(Error::call("Solve"));
+        if let Some(status) = status {
+            // The stream ends with the job; its last events may trail the answer a little.
+            let _ = tokio::time::timeout(STATUS_DRAIN, status).await;
+        }
+        Ok(result?.into_inner().exporter_response)
+    }
+
+    /// Follows job `id`'s status until it ends.
+    async fn status(self, id: String, events: UnboundedSender<Event>) {
+        let Ok(response) = self.control().status(StatusRequest { r#ref: id }).await else {
+            return;
+        };
+        let mut stream = response.into_inner();
+        let mut decoder = StatusDecoder::default();
+        while let Ok(Some(status)) = stream.message().await {
+            for event in decoder.decode(status) {
+                if events.send(event).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }

@@ -5,13 +5,48 @@
 mod client;
 mod error;
 pub mod filesync;
+pub mod progress;
 pub mod proto;
 pub mod session;
 pub mod transport;
 
-pub use client::Client;
+pub use client::{Client, SolveRequest};
 pub use error::Error;
 pub use session::{Session, SessionOptions};
 
+/// A fresh random id for a session or a solve, 25 hex digits like BuildKit's own: unique per
+/// daemon, safe in headers.
+pub fn new_id() -> String {
+    use std::{
+        collections::hash_map::RandomState,
+        hash::{BuildHasher, Hasher},
+    };
+    let mut out = String::with_capacity(32);
+    while out.len() < 25 {
+        // Each RandomState is seeded afresh from the OS.
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out.truncate(25);
+    out
+}
+
 #[cfg(test)]
 mod proto_tests;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique_and_header_safe() {
+        let a = super::new_id();
+        let b = super::new_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 25);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -258,13 +258,18 @@ struct ErrorChain<'e>(&'e (dyn std::error::Error + 'static));
 
 impl fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut text = self.0.to_string();
         let mut source = self.0.source();
         while let Some(error) = source {
-            write!(f, ": {error}")?;
+            let more = error.to_string();
+            // Some errors repeat their source in their own message.
+            if !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
             source = error.source();
         }
-        Ok(())
+        f.write_str(&text)
     }
 }
 

@@ -61,3 +61,93 @@ async fn session_opens_and_closes() {
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     session.close().await;
 }
+
+fn busybox() -> brewkit_llb::State {
+    brewkit_llb::State::image(
+        "docker.io/library/busybox:latest",
+        brewkit_llb::ResolveMode::Default,
+        None,
+    )
+}
+
+fn sh(script: &str) -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), script.into()]
+}
+
+/// Solves `state` without a session, returning the result and every progress event.
+async fn solve(
+    client: &Client,
+    state: &brewkit_llb::State,
+) -> (
+    Result<(), brewkit_buildkit::Error>,
+    Vec<brewkit_buildkit::progress::Event>,
+) {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(state.marshal()),
+        ..Default::default()
+    };
+    let result = client
+        .solve(&brewkit_buildkit::new_id(), request, Some(events))
+        .await
+        .map(|_| ());
+    let mut all = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        all.push(event);
+    }
+    (result, all)
+}
+
+fn logs(events: &[brewkit_buildkit::progress::Event]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            brewkit_buildkit::progress::Event::Log { data, .. } => {
+                Some(String::from_utf8_lossy(data).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn hand_built_llb_runs() {
+    let client = client().await;
+    let marker = brewkit_buildkit::new_id();
+    let state = busybox()
+        .run(brewkit_llb::Run {
+            args: sh(&format!("echo hello-{marker}")),
+            custom_name: Some("greet".into()),
+            ..Default::default()
+        })
+        .root();
+    let (result, events) = solve(&client, &state).await;
+    result.unwrap();
+    assert!(
+        logs(&events).contains(&format!("hello-{marker}")),
+        "{events:#?}"
+    );
+    assert!(events.iter().any(|e| matches!(e, brewkit_buildkit::progress::Event::Completed { name, error: None, .. } if name == "greet")), "{events:#?}");
+}
+
+#[tokio::test]
+async fn failing_command_fails_the_solve() {
+    let client = client().await;
+    let state = busybox()
+        .run(brewkit_llb::Run {
+            args: sh(&format!(
+                "echo about-to-fail-{}; exit 3",
+                brewkit_buildkit::new_id()
+            )),
+            ..Default::default()
+        })
+        .root();
+    let (result, events) = solve(&client, &state).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("exit code: 3"), "{err}");
+    assert!(logs(&events).contains("about-to-fail"), "{events:#?}");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        brewkit_buildkit::progress::Event::Completed { error: Some(_), .. }
+    )));
+}

@@ -21,7 +21,7 @@ use tonic::{
     transport::server::Connected,
 };
 
-use crate::{proto::moby::buildkit::v1::BytesMessage, Client, Error};
+use crate::{new_id, proto::moby::buildkit::v1::BytesMessage, Client, Error};
 
 const HEADER_ID: &str = "x-docker-expose-session-uuid";
 const HEADER_NAME: &str = "x-docker-expose-session-name";
@@ -53,26 +53,6 @@ pub struct Session {
     id: String,
     cancel: CancellationToken,
     server: Option<JoinHandle<()>>,
-}
-
-/// A fresh random id, as BuildKit expects session ids to be unique per daemon.
-fn new_id() -> String {
-    use std::{
-        collections::hash_map::RandomState,
-        hash::{BuildHasher, Hasher},
-    };
-    let mut out = String::with_capacity(26);
-    while out.len() < 25 {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        out.push_str(&format!("{:x}", hasher.finish()));
-    }
-    out.truncate(25);
-    out
 }
 
 impl Session {
@@ -244,15 +224,6 @@ impl AsyncWrite for Tunnel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_unique_and_header_safe() {
-        let a = new_id();
-        let b = new_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 25);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-    }
 
     #[test]
     fn headers_announce_every_method() {

@@ -1,0 +1,250 @@
+//! BuildKit's status stream turned into typed progress events for a renderer.
+//!
+//! BuildKit sends a vertex again whenever something about it changes; the decoder keeps what it
+//! has already reported so that each vertex is started, cached and completed at most once.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime},
+};
+
+use crate::proto::moby::buildkit::v1::StatusResponse;
+
+/// Which output of a command a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// Something that happened during a solve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A vertex (an op of the graph) started running.
+    Started {
+        vertex: String,
+        name: String,
+        at: SystemTime,
+    },
+    /// A vertex's result came from the cache; it will not run.
+    Cached { vertex: String, name: String },
+    /// A vertex finished, successfully or with `error`.
+    Completed {
+        vertex: String,
+        name: String,
+        duration: Option<Duration>,
+        error: Option<String>,
+    },
+    /// Output of a running vertex.
+    Log {
+        vertex: String,
+        stream: LogStream,
+        data: Vec<u8>,
+    },
+    /// Progress of a transfer or sub-step of a vertex (pulling a layer, sending the context).
+    Transfer {
+        vertex: String,
+        id: String,
+        current: i64,
+        total: i64,
+        completed: bool,
+    },
+    /// A warning BuildKit attached to a vertex.
+    Warning { vertex: String, message: String },
+}
+
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    started: Option<SystemTime>,
+    cached: bool,
+    completed: bool,
+}
+
+/// Turns status responses into [`Event`]s.
+#[derive(Debug, Default)]
+pub struct StatusDecoder {
+    vertices: HashMap<String, Seen>,
+}
+
+fn time(timestamp: &Option<prost_types::Timestamp>) -> Option<SystemTime> {
+    let t = timestamp.as_ref()?;
+    let seconds = u64::try_from(t.seconds).ok()?;
+    let nanos = u32::try_from(t.nanos).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(seconds, nanos))
+}
+
+impl StatusDecoder {
+    /// The events that `status` adds to what was seen so far.
+    pub fn decode(&mut self, status: StatusResponse) -> Vec<Event> {
+        let mut events = Vec::new();
+        for vertex in status.vertexes {
+            let seen = self.vertices.entry(vertex.digest.clone()).or_default();
+            if vertex.cached && !seen.cached {
+                seen.cached = true;
+                events.push(Event::Cached {
+                    vertex: vertex.digest.clone(),
+                    name: vertex.name.clone(),
+                });
+            }
+            if let Some(started) = time(&vertex.started) {
+                if seen.started.is_none() && !vertex.cached {
+                    events.push(Event::Started {
+                        vertex: vertex.digest.clone(),
+                        name: vertex.name.clone(),
+                        at: started,
+                    });
+                }
+                seen.started.get_or_insert(started);
+            }
+            if let Some(completed) = time(&vertex.completed) {
+                if !seen.completed {
+                    seen.completed = true;
+                    let duration = seen
+                        .started
+                        .and_then(|started| completed.duration_since(started).ok());
+                    events.push(Event::Completed {
+                        vertex: vertex.digest,
+                        name: vertex.name,
+                        duration,
+                        error: (!vertex.error.is_empty()).then_some(vertex.error),
+                    });
+                }
+            }
+        }
+        for status in status.statuses {
+            events.push(Event::Transfer {
+                vertex: status.vertex,
+                id: status.id,
+                current: status.current,
+                total: status.total,
+                completed: status.completed.is_some(),
+            });
+        }
+        for log in status.logs {
+            events.push(Event::Log {
+                vertex: log.vertex,
+                stream: if log.stream == 2 {
+                    LogStream::Stderr
+                } else {
+                    LogStream::Stdout
+                },
+                data: log.msg,
+            });
+        }
+        for warning in status.warnings {
+            events.push(Event::Warning {
+                vertex: warning.vertex,
+                message: String::from_utf8_lossy(&warning.short).into_owned(),
+            });
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_types::Timestamp;
+
+    use super::*;
+    use crate::proto::moby::buildkit::v1::{Vertex, VertexLog, VertexStatus};
+
+    fn at(seconds: i64) -> Option<Timestamp> {
+        Some(Timestamp { seconds, nanos: 0 })
+    }
+
+    fn vertex(digest: &str, started: Option<i64>, completed: Option<i64>, cached: bool) -> Vertex {
+        Vertex {
+            digest: digest.into(),
+            name: format!("run {digest}"),
+            cached,
+            started: started.and_then(at),
+            completed: completed.and_then(at),
+            ..Vertex::default()
+        }
+    }
+
+    #[test]
+    fn each_vertex_starts_and_completes_once() {
+        let mut decoder = StatusDecoder::default();
+        let first = decoder.decode(StatusResponse {
+            vertexes: vec![vertex("a", Some(10), None, false)],
+            ..StatusResponse::default()
+        });
+        assert!(matches!(&first[..], [Event::Started { vertex, .. }] if vertex == "a"));
+        let again = decoder.decode(StatusResponse {
+            vertexes: vec![vertex("a", Some(10), None, false)],
+            ..StatusResponse::default()
+        });
+        assert!(again.is_empty(), "{again:?}");
+        let done = decoder.decode(StatusResponse {
+            vertexes: vec![vertex("a", Some(10), Some(13), false)],
+            ..StatusResponse::default()
+        });
+        assert_eq!(
+            done,
+            vec![Event::Completed {
+                vertex: "a".into(),
+                name: "run a".into(),
+                duration: Some(Duration::from_secs(3)),
+                error: None
+            }]
+        );
+        assert!(decoder
+            .decode(StatusResponse {
+                vertexes: vec![vertex("a", Some(10), Some(13), false)],
+                ..StatusResponse::default()
+            })
+            .is_empty());
+    }
+
+    #[test]
+    fn cached_vertices_are_marked_not_started() {
+        let mut decoder = StatusDecoder::default();
+        let events = decoder.decode(StatusResponse {
+            vertexes: vec![vertex("b", Some(5), Some(5), true)],
+            ..StatusResponse::default()
+        });
+        assert!(matches!(events[0], Event::Cached { .. }), "{events:?}");
+        assert!(matches!(events[1], Event::Completed { .. }), "{events:?}");
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn failures_logs_and_transfers() {
+        let mut decoder = StatusDecoder::default();
+        let mut failed = vertex("c", Some(1), Some(2), false);
+        failed.error = "exit code: 1".into();
+        let events = decoder.decode(StatusResponse {
+            vertexes: vec![failed],
+            logs: vec![VertexLog {
+                vertex: "c".into(),
+                stream: 2,
+                msg: b"boom\n".to_vec(),
+                ..VertexLog::default()
+            }],
+            statuses: vec![VertexStatus {
+                id: "sha256:layer".into(),
+                vertex: "c".into(),
+                current: 5,
+                total: 10,
+                ..VertexStatus::default()
+            }],
+            ..StatusResponse::default()
+        });
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, Event::Completed { error: Some(m), .. } if m == "exit code: 1")));
+        assert!(events.iter().any(
+            |e| matches!(e, Event::Log { stream: LogStream::Stderr, data, .. } if data == b"boom\n")
+        ));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::Transfer {
+                current: 5,
+                total: 10,
+                completed: false,
+                ..
+            }
+        )));
+    }
+}
