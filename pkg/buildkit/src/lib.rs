@@ -5,6 +5,7 @@
 mod client;
 mod error;
 pub mod filesync;
+pub mod gateway;
 pub mod progress;
 pub mod proto;
 pub mod session;

@@ -151,3 +151,43 @@ async fn failing_command_fails_the_solve() {
         brewkit_buildkit::progress::Event::Completed { error: Some(_), .. }
     )));
 }
+
+#[tokio::test]
+async fn gateway_resolves_solves_and_reads() {
+    let client = client().await;
+    let mut gateway = client.gateway(None, None).await.unwrap();
+    let image = gateway
+        .resolve_image_config(
+            "docker.io/library/busybox:latest",
+            None,
+            brewkit_buildkit::gateway::ResolveMode::Default,
+        )
+        .await
+        .unwrap();
+    // An image from Docker's local store (docker import) has no registry digest, but a config.
+    assert!(
+        image.config.env.iter().any(|e| e.starts_with("PATH=")),
+        "{image:?}"
+    );
+
+    let marker = brewkit_buildkit::new_id();
+    let exec = busybox().run(brewkit_llb::Run {
+        args: sh(&format!("printf 'value-{marker}\\n' > /out/stdout")),
+        mounts: vec![brewkit_llb::Mount::Writable {
+            dest: "/out".into(),
+            state: brewkit_llb::State::scratch(),
+        }],
+        ignore_cache: true,
+        ..Default::default()
+    });
+    let reference = gateway
+        .solve(exec.output("/out").unwrap().marshal())
+        .await
+        .unwrap();
+    let data = gateway.read_file(&reference, "stdout").await.unwrap();
+    assert_eq!(
+        String::from_utf8(data).unwrap(),
+        format!("value-{marker}\n")
+    );
+    gateway.finish().await.unwrap();
+}
