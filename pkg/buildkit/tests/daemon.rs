@@ -191,3 +191,54 @@ async fn gateway_resolves_solves_and_reads() {
     );
     gateway.finish().await.unwrap();
 }
+
+#[tokio::test]
+async fn secret_mount_is_readable_in_the_container() {
+    let client = client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("token-{}", brewkit_buildkit::new_id());
+    std::fs::write(dir.path().join("token"), &secret).unwrap();
+    let session = Session::start(
+        &client,
+        SessionOptions {
+            name: "secret-test".into(),
+            secrets: [("token".to_owned(), dir.path().join("token"))].into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let state = busybox()
+        .run(brewkit_llb::Run {
+            args: sh(&format!(
+                "test \"$(cat /run/secrets/token)\" = '{secret}' && test ! -e /probe && echo secret-ok"
+            )),
+            mounts: vec![brewkit_llb::Mount::Secret {
+                dest: "/run/secrets/token".into(),
+                id: "token".into(),
+            }],
+            ignore_cache: true,
+            ..Default::default()
+        })
+        .root();
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(state.marshal()),
+        session: Some(session.id().to_owned()),
+        ..Default::default()
+    };
+    client
+        .solve(&brewkit_buildkit::new_id(), request, Some(events))
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        all.push(event);
+    }
+    assert!(logs(&all).contains("secret-ok"), "{all:#?}");
+    assert!(
+        !logs(&all).contains(&secret),
+        "the secret must not reach the log"
+    );
+    session.close().await;
+}

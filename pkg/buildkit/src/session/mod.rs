@@ -9,6 +9,7 @@ mod services;
 
 use std::{collections::BTreeMap, path::PathBuf, pin::Pin, task::Poll};
 
+use futures::StreamExt;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream},
     sync::mpsc,
@@ -79,7 +80,10 @@ impl Session {
 
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
-            let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(server_side))]);
+            // One connection, and then nothing: an incoming stream that ended would make the
+            // server shut that connection down.
+            let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(server_side))])
+                .chain(futures::stream::pending());
             let _ = tonic::transport::Server::builder()
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
