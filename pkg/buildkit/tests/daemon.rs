@@ -17,15 +17,73 @@ async fn client() -> Client {
         .expect("the test backend answers")
 }
 
+/// A plain BuildKit socket made from Docker's: each connection to a unix socket of ours is
+/// forwarded to dockerd after the `POST /grpc` → `101 Switching Protocols` upgrade, so the
+/// `unix://` transport talks gRPC to BuildKit directly, as with buildkitd.
+async fn plain_socket_bridge() -> (tempfile::TempDir, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let docker = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect("BREWKIT_TEST_DOCKER_HOST");
+    let docker = docker
+        .strip_prefix("unix://")
+        .expect("a unix:// Docker host")
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("buildkitd.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let docker = docker.clone();
+            tokio::spawn(async move {
+                let mut upstream = tokio::net::UnixStream::connect(&docker).await.unwrap();
+                upstream
+                    .write_all(b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n")
+                    .await
+                    .unwrap();
+                // Read the response head byte by byte so that nothing after it is consumed.
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    if upstream.read(&mut byte).await.unwrap() == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                assert!(
+                    head.starts_with(b"HTTP/1.1 101"),
+                    "{}",
+                    String::from_utf8_lossy(&head)
+                );
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+            });
+        }
+    });
+    let address = format!("unix://{}", path.display());
+    (dir, address)
+}
+
+/// A client on each transport: `docker://` and the plain socket (through the bridge).
+async fn clients() -> (tempfile::TempDir, Vec<(&'static str, Client)>) {
+    let (bridge_dir, bridge) = plain_socket_bridge().await;
+    let plain = Client::connect(Some(&bridge), &TlsFiles::default())
+        .await
+        .expect("the plain-socket bridge answers");
+    (
+        bridge_dir,
+        vec![("docker", client().await), ("unix", plain)],
+    )
+}
+
 #[tokio::test]
-async fn lists_workers_through_docker() {
-    let client = client().await;
-    let workers = client.list_workers().await.unwrap();
-    assert!(!workers.is_empty());
-    assert!(
-        workers[0].platforms.iter().any(|p| p.os == "linux"),
-        "{workers:?}"
-    );
+async fn lists_workers_on_both_transports() {
+    let (_bridge, clients) = clients().await;
+    for (transport, client) in clients {
+        let workers = client.list_workers().await.unwrap();
+        assert!(!workers.is_empty(), "{transport}");
+        assert!(
+            workers[0].platforms.iter().any(|p| p.os == "linux"),
+            "{transport}: {workers:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -111,8 +169,14 @@ fn logs(events: &[brewkit_buildkit::progress::Event]) -> String {
 }
 
 #[tokio::test]
-async fn hand_built_llb_runs() {
-    let client = client().await;
+async fn hand_built_llb_runs_on_both_transports() {
+    let (_bridge, clients) = clients().await;
+    for (transport, client) in clients {
+        hand_built_llb_runs(transport, &client).await;
+    }
+}
+
+async fn hand_built_llb_runs(transport: &str, client: &Client) {
     let marker = brewkit_buildkit::new_id();
     let state = busybox()
         .run(brewkit_llb::Run {
@@ -121,13 +185,13 @@ async fn hand_built_llb_runs() {
             ..Default::default()
         })
         .root();
-    let (result, events) = solve(&client, &state).await;
-    result.unwrap();
+    let (result, events) = solve(client, &state).await;
+    result.unwrap_or_else(|e| panic!("{transport}: {e}"));
     assert!(
         logs(&events).contains(&format!("hello-{marker}")),
-        "{events:#?}"
+        "{transport}: {events:#?}"
     );
-    assert!(events.iter().any(|e| matches!(e, brewkit_buildkit::progress::Event::Completed { name, error: None, .. } if name == "greet")), "{events:#?}");
+    assert!(events.iter().any(|e| matches!(e, brewkit_buildkit::progress::Event::Completed { name, error: None, .. } if name == "greet")), "{transport}: {events:#?}");
 }
 
 #[tokio::test]
@@ -194,12 +258,18 @@ async fn gateway_resolves_solves_and_reads() {
 
 #[tokio::test]
 async fn secret_mount_is_readable_in_the_container() {
-    let client = client().await;
+    let (_bridge, clients) = clients().await;
+    for (transport, client) in clients {
+        secret_mount(transport, &client).await;
+    }
+}
+
+async fn secret_mount(transport: &str, client: &Client) {
     let dir = tempfile::tempdir().unwrap();
     let secret = format!("token-{}", brewkit_buildkit::new_id());
     std::fs::write(dir.path().join("token"), &secret).unwrap();
     let session = Session::start(
-        &client,
+        client,
         SessionOptions {
             name: "secret-test".into(),
             secrets: [("token".to_owned(), dir.path().join("token"))].into(),
@@ -230,12 +300,12 @@ async fn secret_mount_is_readable_in_the_container() {
     client
         .solve(&brewkit_buildkit::new_id(), request, Some(events))
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{transport}: {e}"));
     let mut all = Vec::new();
     while let Ok(event) = received.try_recv() {
         all.push(event);
     }
-    assert!(logs(&all).contains("secret-ok"), "{all:#?}");
+    assert!(logs(&all).contains("secret-ok"), "{transport}: {all:#?}");
     assert!(
         !logs(&all).contains(&secret),
         "the secret must not reach the log"
