@@ -477,6 +477,21 @@ impl State {
         )
     }
 
+    /// Writes a file with `data` at `path` (relative to the working directory).
+    pub fn mkfile(&self, path: &str, mode: u32, data: Vec<u8>) -> Self {
+        self.file(
+            file_action::Action::Mkfile(pb::FileActionMkFile {
+                path: self.resolve(path),
+                mode: mode as i32,
+                data,
+                timestamp: -1,
+                ..pb::FileActionMkFile::default()
+            }),
+            None,
+            None,
+        )
+    }
+
     /// Copies `src` of `from` to `dest` (relative to this state's working directory).
     pub fn copy(&self, from: &State, src: &str, dest: &str, options: &CopyOptions) -> Self {
         self.file(

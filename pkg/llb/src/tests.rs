@@ -252,3 +252,21 @@ fn force_pull_and_platform() {
     assert_eq!(source.attrs["image.resolvemode"], "pull");
     assert_eq!(ops[0].platform.as_ref(), Some(&platform));
 }
+
+#[test]
+fn mkfile_carries_its_data() {
+    let ops = ops(&State::scratch()
+        .with_cwd("/t")
+        .mkfile("f", 0o755, b"data".to_vec())
+        .marshal());
+    let Some(op::Op::File(file)) = &ops[0].op else {
+        panic!()
+    };
+    let Some(file_action::Action::Mkfile(mkfile)) = &file.actions[0].action else {
+        panic!()
+    };
+    assert_eq!(
+        (mkfile.path.as_str(), mkfile.mode, mkfile.data.as_slice()),
+        ("/t/f", 0o755, &b"data"[..])
+    );
+}
