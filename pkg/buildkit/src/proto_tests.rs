@@ -376,7 +376,7 @@ async fn client_method_paths_are_the_wire_ones() {
         .is_err());
     let mut send = filesync::file_send_client::FileSendClient::new(rec.clone());
     assert!(send
-        .diff_copy(one(filesync::BytesMessage::default()))
+        .diff_copy(one(fsutil_types::Packet::default()))
         .await
         .is_err());
     let mut auth = filesync::auth_client::AuthClient::new(rec.clone());

@@ -312,3 +312,328 @@ async fn secret_mount(transport: &str, client: &Client) {
     );
     session.close().await;
 }
+
+/// The host's `ssh-add` with its shared libraries and loader, copied into `dir`, and the
+/// command that runs it from `/sshtools` in a busybox container.
+fn host_ssh_add(dir: &std::path::Path) -> Vec<String> {
+    let ldd = std::process::Command::new("ldd")
+        .arg("/usr/bin/ssh-add")
+        .output()
+        .unwrap();
+    let mut files = vec!["/usr/bin/ssh-add".to_owned()];
+    let mut loader = None;
+    for line in String::from_utf8(ldd.stdout).unwrap().lines() {
+        if let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) {
+            if line.contains("ld-linux") {
+                loader = Some(path.to_owned());
+            }
+            files.push(path.to_owned());
+        }
+    }
+    for file in &files {
+        let name = std::path::Path::new(file).file_name().unwrap();
+        std::fs::copy(file, dir.join(name)).unwrap();
+    }
+    let loader = loader.expect("a dynamic loader");
+    let loader_name = std::path::Path::new(&loader)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    vec![
+        format!("/sshtools/{loader_name}"),
+        "--library-path".into(),
+        "/sshtools".into(),
+        "/sshtools/ssh-add".into(),
+        "-l".into(),
+    ]
+}
+
+#[tokio::test]
+async fn ssh_agent_is_forwarded() {
+    let client = client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let comment = format!("brewkit-test-{}", brewkit_buildkit::new_id());
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", &comment, "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let socket = dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(added.success());
+
+    let tools = tempfile::tempdir().unwrap();
+    let args = host_ssh_add(tools.path());
+    let session = Session::start(
+        &client,
+        SessionOptions {
+            name: "ssh-test".into(),
+            ssh_agent: Some(socket.clone()),
+            dirs: [("sshtools".to_owned(), tools.path().to_owned())].into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let tools_state = brewkit_llb::State::local(
+        "sshtools",
+        &brewkit_llb::LocalOptions {
+            session_id: Some(session.id().to_owned()),
+            ..Default::default()
+        },
+    );
+    let state = busybox()
+        .run(brewkit_llb::Run {
+            args,
+            mounts: vec![
+                brewkit_llb::Mount::Ssh,
+                brewkit_llb::Mount::ReadOnly {
+                    dest: "/sshtools".into(),
+                    state: tools_state,
+                },
+            ],
+            ignore_cache: true,
+            ..Default::default()
+        })
+        .root();
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(state.marshal()),
+        session: Some(session.id().to_owned()),
+        ..Default::default()
+    };
+    let result = client
+        .solve(&brewkit_buildkit::new_id(), request, Some(events))
+        .await;
+    let mut all = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        all.push(event);
+    }
+    session.close().await;
+    let _ = agent.kill();
+    result.unwrap_or_else(|e| panic!("{e}: {all:#?}"));
+    assert!(
+        logs(&all).contains(&comment),
+        "ssh-add -l must list the key: {all:#?}"
+    );
+}
+
+/// Every kind of entry a context can hold.
+fn populate_context(root: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root.join("src/nested/deeper")).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::fs::write(root.join("README.md"), "hello\n").unwrap();
+    std::fs::write(root.join("src/nested/deeper/data.txt"), "deep data").unwrap();
+    std::fs::write(root.join("src/run.sh"), "#!/bin/sh\necho run\n").unwrap();
+    std::fs::set_permissions(
+        root.join("src/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("nested/deeper/data.txt", root.join("src/link")).unwrap();
+    let big: Vec<u8> = (0..10 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(root.join("big.bin"), big).unwrap();
+}
+
+/// Relative path → (kind and mode, content or link target) for every entry under `root`.
+fn tree(root: &std::path::Path) -> std::collections::BTreeMap<String, (String, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.insert(
+                    rel,
+                    ("link".into(), target.to_string_lossy().as_bytes().to_vec()),
+                );
+            } else if meta.is_dir() {
+                out.insert(rel, (format!("dir {mode:o}"), Vec::new()));
+                stack.push(path);
+            } else {
+                out.insert(
+                    rel,
+                    (format!("file {mode:o}"), std::fs::read(&path).unwrap()),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn context_uploads_and_exports_back_byte_identical() {
+    let (_bridge, clients) = clients().await;
+    for (transport, client) in clients {
+        let context = tempfile::tempdir().unwrap();
+        populate_context(context.path());
+        let export = tempfile::tempdir().unwrap();
+        std::fs::write(export.path().join("keep.txt"), "not deleted").unwrap();
+        let session = Session::start(
+            &client,
+            SessionOptions {
+                name: "roundtrip".into(),
+                shared_key: brewkit_buildkit::new_id(),
+                dirs: [("context".to_owned(), context.path().to_owned())].into(),
+                exports: vec![export.path().to_owned()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let source = brewkit_llb::State::local(
+            "context",
+            &brewkit_llb::LocalOptions {
+                session_id: Some(session.id().to_owned()),
+                ..Default::default()
+            },
+        );
+        let request = brewkit_buildkit::SolveRequest {
+            definition: Some(source.marshal()),
+            session: Some(session.id().to_owned()),
+            export_local: true,
+            ..Default::default()
+        };
+        client
+            .solve(&brewkit_buildkit::new_id(), request, None)
+            .await
+            .unwrap_or_else(|e| panic!("{transport}: {e}"));
+        let transfers = session.transfers();
+        session.close().await;
+
+        let mut expected = tree(context.path());
+        expected.insert(
+            "keep.txt".into(),
+            ("file 644".into(), b"not deleted".to_vec()),
+        );
+        let actual = tree(export.path());
+        assert_eq!(
+            actual.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{transport}"
+        );
+        for (path, entry) in &expected {
+            assert!(
+                actual[path] == *entry,
+                "{transport}: {path} differs: {:?} vs {:?}",
+                &actual[path].0,
+                entry.0
+            );
+        }
+        assert!(
+            transfers
+                .iter()
+                .any(|t| matches!(t, brewkit_buildkit::Transfer::Sent { result: Ok(_), .. })),
+            "{transfers:?}"
+        );
+        assert!(
+            transfers.iter().any(|t| matches!(
+                t,
+                brewkit_buildkit::Transfer::Received { result: Ok(_), .. }
+            )),
+            "{transfers:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn include_patterns_send_only_what_is_asked() {
+    let client = client().await;
+    let context = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(context.path().join("wanted/sub")).unwrap();
+    std::fs::write(context.path().join("wanted/a.txt"), "a").unwrap();
+    std::fs::write(context.path().join("wanted/sub/b.txt"), "b").unwrap();
+    std::fs::create_dir_all(context.path().join("unrelated")).unwrap();
+    for i in 0..200 {
+        std::fs::write(context.path().join(format!("unrelated/{i}.txt")), "x").unwrap();
+    }
+    std::fs::write(context.path().join("other.txt"), "o").unwrap();
+    let export = tempfile::tempdir().unwrap();
+    let session = Session::start(
+        &client,
+        SessionOptions {
+            name: "include".into(),
+            shared_key: brewkit_buildkit::new_id(),
+            dirs: [("context".to_owned(), context.path().to_owned())].into(),
+            exports: vec![export.path().to_owned()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let source = brewkit_llb::State::local(
+        "context",
+        &brewkit_llb::LocalOptions {
+            session_id: Some(session.id().to_owned()),
+            include_patterns: vec!["wanted".into()],
+            ..Default::default()
+        },
+    );
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(source.marshal()),
+        session: Some(session.id().to_owned()),
+        export_local: true,
+        ..Default::default()
+    };
+    client
+        .solve(&brewkit_buildkit::new_id(), request, None)
+        .await
+        .unwrap();
+    let transfers = session.transfers();
+    session.close().await;
+    let sent: Vec<_> = transfers
+        .iter()
+        .filter_map(|t| match t {
+            brewkit_buildkit::Transfer::Sent {
+                result: Ok(stats), ..
+            } => Some(stats.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1, "{transfers:?}");
+    assert_eq!(sent[0].files_read, 2, "{:?}", sent[0]);
+    assert!(
+        sent[0].entries_stat < 10,
+        "the unrelated directory must not be walked: {:?}",
+        sent[0]
+    );
+    let exported = tree(export.path());
+    assert_eq!(
+        exported.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["wanted", "wanted/a.txt", "wanted/sub", "wanted/sub/b.txt"]
+    );
+}

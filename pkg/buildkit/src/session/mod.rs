@@ -5,6 +5,7 @@
 //! through it, with BuildKit as the client and our tonic server as the server. The methods we serve
 //! are announced in the call's `X-Docker-Expose-Session-*` headers.
 
+mod files;
 mod services;
 
 use std::{collections::BTreeMap, path::PathBuf, pin::Pin, task::Poll};
@@ -32,9 +33,15 @@ const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 /// Size of one tunnelled message, as BuildKit's own tunnel uses.
 const CHUNK: usize = 32 * 1024;
 
+pub use files::Transfer;
+
 /// What the session lends to BuildKit.
 #[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
+    /// Local directories BuildKit may read (local sources name them), by name.
+    pub dirs: BTreeMap<String, PathBuf>,
+    /// Where local exports are written, by exporter id (a solve with one exporter uses id 0).
+    pub exports: Vec<PathBuf>,
     /// Shown by BuildKit in its logs and session listings.
     pub name: String,
     /// Keys BuildKit's cache of local sources: the same key for the same directory lets a second
@@ -52,6 +59,7 @@ pub struct SessionOptions {
 #[derive(Debug)]
 pub struct Session {
     id: String,
+    transfers: files::Transfers,
     cancel: CancellationToken,
     server: Option<JoinHandle<()>>,
 }
@@ -60,7 +68,8 @@ impl Session {
     /// Opens the session on `client`'s connection and starts serving it.
     pub async fn start(client: &Client, options: SessionOptions) -> Result<Self, Error> {
         let id = new_id();
-        let (routes, methods) = services::routes(&options);
+        let transfers = files::Transfers::default();
+        let (routes, methods) = services::routes(&options, &transfers);
 
         let (to_daemon, to_daemon_rx) = mpsc::channel::<BytesMessage>(64);
         let mut request = tonic::Request::new(ReceiverStream::new(to_daemon_rx));
@@ -91,6 +100,7 @@ impl Session {
         });
         Ok(Self {
             id,
+            transfers,
             cancel,
             server: Some(server),
         })
@@ -99,6 +109,11 @@ impl Session {
     /// The id to put in solve requests and local sources.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The file transfers finished so far, in the order they ended.
+    pub fn transfers(&self) -> Vec<Transfer> {
+        self.transfers.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// Ends the session and waits for its server to stop.

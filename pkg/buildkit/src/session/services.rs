@@ -12,7 +12,10 @@ use futures::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::{server::NamedService, service::Routes, Request, Response, Status, Streaming};
 
-use super::SessionOptions;
+use super::{
+    files::{FileSendService, FileSyncService, Transfers},
+    SessionOptions,
+};
 use crate::proto::moby::{
     buildkit::secrets::v1::{
         secrets_server::{Secrets, SecretsServer},
@@ -20,6 +23,8 @@ use crate::proto::moby::{
     },
     filesync::v1::{
         auth_server::{Auth, AuthServer},
+        file_send_server::FileSendServer,
+        file_sync_server::FileSyncServer,
         CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
         GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
         VerifyTokenAuthorityResponse,
@@ -35,10 +40,10 @@ const DEFAULT_SSH_ID: &str = "default";
 /// gRPC metadata key carrying the ssh id of a ForwardAgent call.
 const SSH_ID_KEY: &str = "buildkit.ssh.id";
 
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(super) type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// The routes to serve and the method paths to announce for them.
-pub(super) fn routes(options: &SessionOptions) -> (Routes, Vec<String>) {
+pub(super) fn routes(options: &SessionOptions, transfers: &Transfers) -> (Routes, Vec<String>) {
     let mut methods = Vec::new();
     let mut announce = |service: &str, names: &[&str]| {
         methods.extend(names.iter().map(|m| format!("/{service}/{m}")));
@@ -54,6 +59,26 @@ pub(super) fn routes(options: &SessionOptions) -> (Routes, Vec<String>) {
     announce(SecretsServer::<SecretsService>::NAME, &["GetSecret"]);
     routes = routes.add_service(SecretsServer::new(secrets));
 
+    if !options.dirs.is_empty() {
+        announce(FileSyncServer::<FileSyncService>::NAME, &["DiffCopy"]);
+        routes = routes.add_service(
+            FileSyncServer::new(FileSyncService {
+                dirs: options.dirs.clone(),
+                transfers: transfers.clone(),
+            })
+            .max_decoding_message_size(usize::MAX),
+        );
+    }
+    if !options.exports.is_empty() {
+        announce(FileSendServer::<FileSendService>::NAME, &["DiffCopy"]);
+        routes = routes.add_service(
+            FileSendServer::new(FileSendService {
+                exports: options.exports.clone(),
+                transfers: transfers.clone(),
+            })
+            .max_decoding_message_size(usize::MAX),
+        );
+    }
     if options.registry_auth {
         announce(AuthServer::<AuthService>::NAME, &["Credentials"]);
         routes = routes.add_service(AuthServer::new(AuthService {
@@ -345,7 +370,7 @@ mod tests {
             ssh_agent: Some("/tmp/agent.sock".into()),
             ..SessionOptions::default()
         };
-        let (_, methods) = routes(&options);
+        let (_, methods) = routes(&options, &Transfers::default());
         for expected in [
             "/grpc.health.v1.Health/Check",
             "/moby.buildkit.secrets.v1.Secrets/GetSecret",
@@ -354,7 +379,7 @@ mod tests {
         ] {
             assert!(methods.iter().any(|m| m == expected), "{methods:?}");
         }
-        let (_, bare) = routes(&SessionOptions::default());
+        let (_, bare) = routes(&SessionOptions::default(), &Transfers::default());
         assert!(!bare.iter().any(|m| m.contains("SSH") || m.contains("Auth")));
     }
 }

@@ -1,0 +1,565 @@
+//! The receiving side of DiffCopy: writing what BuildKit's local exporter sends
+//! (`FileSend.DiffCopy`) into a directory.
+
+use std::{
+    collections::{hash_map::RandomState, HashMap, HashSet, VecDeque},
+    fs::Permissions,
+    hash::{BuildHasher, Hasher},
+    io,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    pin::pin,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use futures::{Stream, StreamExt};
+use tokio::{io::AsyncWriteExt, sync::mpsc};
+use tonic::Status;
+
+use super::{mode, packet, Error};
+use crate::proto::fsutil::types::{packet::PacketType, Packet, Stat};
+
+/// How [`receive`] writes files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiveOptions {
+    /// Give files and directories the sender's modification times (default: yes).
+    pub preserve_mod_time: bool,
+    /// Replace an existing file or symlink at a received path (default: yes). When not set,
+    /// one is an error. A directory is never replaced, whatever this says.
+    pub overwrite: bool,
+}
+
+impl Default for ReceiveOptions {
+    fn default() -> Self {
+        Self {
+            preserve_mod_time: true,
+            overwrite: true,
+        }
+    }
+}
+
+/// What a [`receive`] wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReceiveStats {
+    /// Regular files written (hard links not counted).
+    pub files: usize,
+    /// Bytes of file content written.
+    pub bytes: u64,
+    /// Directories received (created, or already there).
+    pub dirs: usize,
+    /// Symlinks created.
+    pub symlinks: usize,
+    /// Hard links created.
+    pub hardlinks: usize,
+    /// Entries not written: devices, FIFOs and sockets.
+    pub skipped: usize,
+}
+
+/// Receives a DiffCopy stream into `dest`, as fsutil's `Receive` does: the role of the server
+/// in `FileSend.DiffCopy`, where BuildKit's local exporter sends files.
+///
+/// For each STAT packet the entry is checked and made: directories are created (as are missing
+/// parents), symlinks created as they are (their targets are not checked, nor ever followed),
+/// and each regular file is requested with a REQ packet carrying its id (its index among the
+/// STAT packets). Its DATA packets are written to a temporary file in its final directory, which
+/// the empty DATA packet renames into place with the sent permission bits. Hard links (a regular
+/// file whose `linkname` names an earlier file of the transfer) are made once all content has
+/// arrived, then directories get their modes. Then FIN is sent, and the sender's FIN (or the end
+/// of its stream) ends the transfer.
+///
+/// Safety: a path that is absolute, unclean or holds `..`, or that reaches through a symlink
+/// (already in `dest`, or received earlier), is refused with [`Error::UnsafePath`]. Nothing is
+/// deleted: a directory in the way is an error. Owners are not changed, and set-id and sticky
+/// bits are dropped. Special files are skipped. If the transfer fails or this future is
+/// dropped, no temporary file is left behind (what was renamed into place stays).
+///
+/// On an error of ours an ERR packet naming it is sent before returning the error; an ERR from
+/// the sender is returned as [`Error::Remote`].
+pub async fn receive<S>(
+    dest: &Path,
+    incoming: S,
+    outgoing: mpsc::Sender<Result<Packet, Status>>,
+    options: &ReceiveOptions,
+) -> Result<ReceiveStats, Error>
+where
+    S: Stream<Item = Result<Packet, Status>>,
+{
+    let result = run(dest, incoming, &outgoing, options).await;
+    if let Err(e) = &result {
+        if e.is_local() {
+            // Best effort: the stream may be gone or full, and we must not wait on it.
+            let _ = outgoing.try_send(Ok(packet(
+                PacketType::PacketErr,
+                0,
+                e.to_string().into_bytes(),
+            )));
+        }
+    }
+    result
+}
+
+async fn run<S>(
+    dest: &Path,
+    incoming: S,
+    outgoing: &mpsc::Sender<Result<Packet, Status>>,
+    options: &ReceiveOptions,
+) -> Result<ReceiveStats, Error>
+where
+    S: Stream<Item = Result<Packet, Status>>,
+{
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(Error::io("create directory", dest))?;
+    let dest = tokio::fs::canonicalize(dest)
+        .await
+        .map_err(Error::io("resolve", dest))?;
+    let mut r = Receiver {
+        dest,
+        options: options.clone(),
+        next_id: 0,
+        pending: HashMap::new(),
+        dirs_ok: HashSet::new(),
+        dir_meta: Vec::new(),
+        regular: HashSet::new(),
+        hardlinks: Vec::new(),
+        stats: ReceiveStats::default(),
+    };
+    // Packets for the sender. Queued so that we never stop reading while waiting to send: the
+    // sender may itself be waiting for us to read its DATA.
+    let mut queue: VecDeque<Packet> = VecDeque::new();
+    let mut listing_done = false;
+    let mut fin_queued = false;
+    let mut incoming = pin!(incoming);
+    loop {
+        tokio::select! {
+            permit = outgoing.reserve(), if !queue.is_empty() => {
+                let permit = permit.map_err(|_| Error::Closed)?;
+                if let Some(p) = queue.pop_front() {
+                    permit.send(Ok(p));
+                }
+            }
+            next = incoming.next() => {
+                let Some(next) = next else {
+                    if fin_queued {
+                        // The sender hung up instead of answering FIN; all is written.
+                        return Ok(r.stats);
+                    }
+                    return Err(Error::Protocol(
+                        "the sender closed the stream before the transfer ended".to_string(),
+                    ));
+                };
+                let p = next.map_err(|status| Error::Transport(Box::new(status)))?;
+                match PacketType::try_from(p.r#type) {
+                    Ok(PacketType::PacketStat) => match p.stat {
+                        Some(stat) if !listing_done => r.stat(stat, &mut queue)?,
+                        Some(stat) => {
+                            return Err(Error::Protocol(format!(
+                                "stat for {:?} after the end of the listing",
+                                stat.path
+                            )))
+                        }
+                        None => listing_done = true,
+                    },
+                    Ok(PacketType::PacketData) => r.data(p.id, p.data).await?,
+                    Ok(PacketType::PacketFin) => {
+                        if fin_queued {
+                            return Ok(r.stats);
+                        }
+                        return Err(Error::Protocol(
+                            "the sender ended the transfer before it was complete".to_string(),
+                        ));
+                    }
+                    Ok(PacketType::PacketErr) => {
+                        return Err(Error::Remote(String::from_utf8_lossy(&p.data).into_owned()));
+                    }
+                    // fsutil ignores anything else.
+                    Ok(PacketType::PacketReq) | Err(_) => {}
+                }
+                if listing_done && !fin_queued && r.pending.is_empty() {
+                    r.finish()?;
+                    queue.push_back(packet(PacketType::PacketFin, 0, Vec::new()));
+                    fin_queued = true;
+                }
+            }
+        }
+    }
+}
+
+/// A requested file.
+struct Pending {
+    /// The directory it goes into.
+    dir: PathBuf,
+    target: PathBuf,
+    mode: u32,
+    mod_time: i64,
+    /// Created at the first DATA packet.
+    temp: Option<TempFile>,
+    written: u64,
+}
+
+struct Receiver {
+    dest: PathBuf,
+    options: ReceiveOptions,
+    /// The id of the next STAT.
+    next_id: u32,
+    /// Requested files by id.
+    pending: HashMap<u32, Pending>,
+    /// Relative paths known to be real directories (not symlinks) in `dest`.
+    dirs_ok: HashSet<String>,
+    /// Received directories, to get their modes and times at the end.
+    dir_meta: Vec<(PathBuf, u32, i64)>,
+    /// Regular files received, which hard links may name.
+    regular: HashSet<String>,
+    /// Hard links to make at the end: (path, existing path).
+    hardlinks: Vec<(String, String)>,
+    stats: ReceiveStats,
+}
+
+impl Receiver {
+    fn stat(&mut self, stat: Stat, queue: &mut VecDeque<Packet>) -> Result<(), Error> {
+        let id = self.next_id;
+        self.next_id = self
+            .next_id
+            .checked_add(1)
+            .ok_or_else(|| Error::Protocol("too many entries".to_string()))?;
+        let rel = stat.path;
+        check_path(&rel)?;
+        let dir = self.parent_dir(&rel)?;
+        let target = self.dest.join(&rel);
+
+        if mode::is_dir(stat.mode) {
+            match std::fs::symlink_metadata(&target) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(unsafe_path(
+                        &rel,
+                        "a symlink is in the way of this directory",
+                    ))
+                }
+                Ok(_) => return Err(conflict(&target, "a file is in the way of this directory")),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&target).map_err(Error::io("create directory", &target))?;
+                }
+                Err(e) => return Err(Error::io("stat", &target)(e)),
+            }
+            self.regular.remove(&rel);
+            self.dir_meta.push((target, stat.mode, stat.mod_time));
+            self.dirs_ok.insert(rel);
+            self.stats.dirs += 1;
+            return Ok(());
+        }
+
+        if !mode::is_regular(stat.mode) && !mode::is_symlink(stat.mode) {
+            self.stats.skipped += 1;
+            return Ok(());
+        }
+        self.check_replaceable(&target)?;
+
+        if mode::is_symlink(stat.mode) {
+            if stat.linkname.is_empty() {
+                return Err(Error::Protocol(format!("symlink {rel:?} without a target")));
+            }
+            // Created under a temporary name, then renamed: no await in between.
+            let temp = with_temp_name(&dir, |temp| {
+                std::os::unix::fs::symlink(&stat.linkname, temp)
+            })?;
+            std::fs::rename(&temp, &target).map_err(|e| {
+                let _ = std::fs::remove_file(&temp);
+                Error::io("rename", &target)(e)
+            })?;
+            self.regular.remove(&rel);
+            self.stats.symlinks += 1;
+            return Ok(());
+        }
+
+        if !stat.linkname.is_empty() {
+            // A hard link to a file sent earlier.
+            check_path(&stat.linkname)?;
+            if !self.regular.contains(&stat.linkname) {
+                return Err(Error::Protocol(format!(
+                    "hard link {rel:?} to {:?}, which is not a file received before",
+                    stat.linkname
+                )));
+            }
+            self.regular.remove(&rel);
+            self.hardlinks.push((rel, stat.linkname));
+            return Ok(());
+        }
+
+        self.regular.insert(rel);
+        self.pending.insert(
+            id,
+            Pending {
+                dir,
+                target,
+                mode: stat.mode,
+                mod_time: stat.mod_time,
+                temp: None,
+                written: 0,
+            },
+        );
+        queue.push_back(packet(PacketType::PacketReq, id, Vec::new()));
+        Ok(())
+    }
+
+    async fn data(&mut self, id: u32, data: Vec<u8>) -> Result<(), Error> {
+        let Some(file) = self.pending.get_mut(&id) else {
+            return Err(Error::Protocol(format!(
+                "data for file id {id}, which is not being received"
+            )));
+        };
+        if file.temp.is_none() {
+            file.temp = Some(TempFile::create(&file.dir)?);
+        }
+        if !data.is_empty() {
+            if let Some(temp) = &mut file.temp {
+                temp.write(&data).await?;
+            }
+            file.written += data.len() as u64;
+            return Ok(());
+        }
+        // The empty DATA: the file is complete.
+        let Some(mut file) = self.pending.remove(&id) else {
+            return Ok(());
+        };
+        let mod_time = self
+            .options
+            .preserve_mod_time
+            .then(|| system_time(file.mod_time))
+            .flatten();
+        if let Some(temp) = file.temp.take() {
+            // The target may have become a directory since it was requested.
+            self.check_replaceable(&file.target)?;
+            temp.commit(mode::to_unix(file.mode) & 0o777, mod_time, &file.target)
+                .await?;
+        }
+        self.stats.files += 1;
+        self.stats.bytes += file.written;
+        Ok(())
+    }
+
+    /// Makes the hard links, then gives directories their modes and times.
+    fn finish(&mut self) -> Result<(), Error> {
+        for (rel, existing) in std::mem::take(&mut self.hardlinks) {
+            if !self.regular.contains(&existing) {
+                return Err(Error::Protocol(format!(
+                    "hard link {rel:?} to {existing:?}, which is no longer a file"
+                )));
+            }
+            let dir = self.parent_dir(&rel)?;
+            let target = self.dest.join(&rel);
+            self.check_replaceable(&target)?;
+            let source = self.dest.join(&existing);
+            let temp = with_temp_name(&dir, |temp| std::fs::hard_link(&source, temp))?;
+            std::fs::rename(&temp, &target).map_err(|e| {
+                let _ = std::fs::remove_file(&temp);
+                Error::io("rename", &target)(e)
+            })?;
+            self.regular.insert(rel);
+            self.stats.hardlinks += 1;
+        }
+        // Deepest first, so that a read-only directory is closed after its contents.
+        for (path, dir_mode, mod_time) in self.dir_meta.iter().rev() {
+            if self.options.preserve_mod_time {
+                if let Some(time) = system_time(*mod_time) {
+                    // Best effort, as for any directory time: not worth failing a transfer.
+                    if let Ok(dir) = std::fs::File::open(path) {
+                        let _ = dir.set_modified(time);
+                    }
+                }
+            }
+            let perm = mode::to_unix(*dir_mode) & 0o777;
+            std::fs::set_permissions(path, Permissions::from_mode(perm))
+                .map_err(Error::io("set permissions of", path))?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the directories leading to `rel` are real directories in `dest`, creating
+    /// missing ones; returns the parent's path. A symlink on the way is refused.
+    fn parent_dir(&mut self, rel: &str) -> Result<PathBuf, Error> {
+        let mut dir = self.dest.clone();
+        let Some((parent, _)) = rel.rsplit_once('/') else {
+            return Ok(dir);
+        };
+        for (end, _) in parent.match_indices('/').chain([(parent.len(), "")]) {
+            let prefix = &parent[..end];
+            let name = prefix.rsplit('/').next().unwrap_or(prefix);
+            dir.push(name);
+            if self.dirs_ok.contains(prefix) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(unsafe_path(
+                        rel,
+                        &format!("{prefix:?} is a symlink, which is not followed"),
+                    ));
+                }
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Err(conflict(&dir, "not a directory")),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
+                }
+                Err(e) => return Err(Error::io("stat", &dir)(e)),
+            }
+            self.dirs_ok.insert(prefix.to_string());
+        }
+        Ok(dir)
+    }
+
+    /// Whether a non-directory may be put at `target`: never over a directory, over anything
+    /// else only with [`ReceiveOptions::overwrite`].
+    fn check_replaceable(&self, target: &Path) -> Result<(), Error> {
+        match std::fs::symlink_metadata(target) {
+            Ok(meta) if meta.is_dir() => Err(conflict(target, "a directory is in the way")),
+            Ok(_) if !self.options.overwrite => Err(conflict(target, "it exists already")),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("stat", target)(e)),
+        }
+    }
+}
+
+/// Checks that a received path is a clean relative path that stays inside the destination.
+fn check_path(path: &str) -> Result<(), Error> {
+    if path.is_empty() {
+        return Err(unsafe_path(path, "empty path"));
+    }
+    if path.starts_with('/') {
+        return Err(unsafe_path(path, "absolute path"));
+    }
+    if path.contains('\0') {
+        return Err(unsafe_path(path, "NUL in path"));
+    }
+    for part in path.split('/') {
+        match part {
+            ".." => return Err(unsafe_path(path, "\"..\" leaves the destination")),
+            "" | "." => return Err(unsafe_path(path, "unclean path")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn unsafe_path(path: &str, reason: &str) -> Error {
+    Error::UnsafePath {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn conflict(path: &Path, reason: &'static str) -> Error {
+    Error::Conflict {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Unix nanoseconds as a time, if representable.
+fn system_time(nanos: i64) -> Option<SystemTime> {
+    if nanos >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_nanos(nanos.unsigned_abs()))
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::from_nanos(nanos.unsigned_abs()))
+    }
+}
+
+/// A fresh name for a temporary entry in `dir`.
+fn temp_name(dir: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    dir.join(format!(".brewkit-tmp-{:016x}", hasher.finish()))
+}
+
+/// Runs `make` with fresh temporary names in `dir` until one is free; returns the name used.
+fn with_temp_name(
+    dir: &Path,
+    mut make: impl FnMut(&Path) -> io::Result<()>,
+) -> Result<PathBuf, Error> {
+    let mut attempts = 0;
+    loop {
+        let temp = temp_name(dir);
+        match make(&temp) {
+            Ok(()) => return Ok(temp),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => attempts += 1,
+            Err(e) => return Err(Error::io("create", &temp)(e)),
+        }
+    }
+}
+
+/// A file being received under a temporary name, removed when dropped unless committed.
+struct TempFile {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    committed: bool,
+}
+
+impl TempFile {
+    /// Creates a new, private temporary file in `dir`.
+    fn create(dir: &Path) -> Result<Self, Error> {
+        // Created synchronously, so that a dropped future cannot leave a file whose creation
+        // was still under way.
+        let mut file = None;
+        let path = with_temp_name(dir, |temp| {
+            file = Some(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(temp)?,
+            );
+            Ok(())
+        })?;
+        Ok(Self {
+            path,
+            file: file.map(tokio::fs::File::from_std),
+            committed: false,
+        })
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        let Some(file) = &mut self.file else {
+            return Err(Error::Protocol("write after commit".to_string()));
+        };
+        file.write_all(data)
+            .await
+            .map_err(Error::io("write", &self.path))
+    }
+
+    /// Gives the file its permissions and time and renames it to `target`.
+    async fn commit(
+        mut self,
+        perm: u32,
+        mod_time: Option<SystemTime>,
+        target: &Path,
+    ) -> Result<(), Error> {
+        let Some(mut file) = self.file.take() else {
+            return Err(Error::Protocol("commit twice".to_string()));
+        };
+        file.flush().await.map_err(Error::io("write", &self.path))?;
+        let file = file.into_std().await;
+        file.set_permissions(Permissions::from_mode(perm))
+            .map_err(Error::io("set permissions of", &self.path))?;
+        if let Some(time) = mod_time {
+            file.set_modified(time)
+                .map_err(Error::io("set time of", &self.path))?;
+        }
+        drop(file);
+        std::fs::rename(&self.path, target).map_err(Error::io("rename", target))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! File transfer services of a session: FileSync (BuildKit reads a local directory) and FileSend
+//! (BuildKit's local exporter writes into one).
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::services::BoxStream;
+use crate::{
+    filesync::{self, ReceiveOptions, ReceiveStats, SendStats, SyncRequest},
+    proto::{
+        fsutil::types::Packet,
+        moby::filesync::v1::{file_send_server::FileSend, file_sync_server::FileSync},
+    },
+};
+
+/// Metadata key naming which exporter of a solve a FileSend call is for (absent before
+/// BuildKit v0.13, where a solve has a single exporter: id 0).
+const EXPORTER_ID_KEY: &str = "buildkit-attachable-exporter-id";
+
+/// One finished transfer, as the session records it.
+#[derive(Debug, Clone)]
+pub enum Transfer {
+    /// A local directory sent to BuildKit.
+    Sent {
+        dir_name: String,
+        result: Result<SendStats, String>,
+    },
+    /// An export received from BuildKit.
+    Received {
+        dest: PathBuf,
+        result: Result<ReceiveStats, String>,
+    },
+}
+
+/// Shared record of the session's transfers.
+pub(super) type Transfers = Arc<Mutex<Vec<Transfer>>>;
+
+fn record(transfers: &Transfers, transfer: Transfer) {
+    if let Ok(mut list) = transfers.lock() {
+        list.push(transfer);
+    }
+}
+
+pub(super) struct FileSyncService {
+    pub(super) dirs: BTreeMap<String, PathBuf>,
+    pub(super) transfers: Transfers,
+}
+
+#[tonic::async_trait]
+impl FileSync for FileSyncService {
+    type DiffCopyStream = BoxStream<Packet>;
+
+    async fn diff_copy(
+        &self,
+        request: Request<Streaming<Packet>>,
+    ) -> Result<Response<Self::DiffCopyStream>, Status> {
+        let sync = SyncRequest::from_metadata(request.metadata())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        sync.filter
+            .validate()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let Some(root) = self.dirs.get(&sync.dir_name).cloned() else {
+            return Err(Status::not_found(format!(
+                "no access allowed to dir {:?}",
+                sync.dir_name
+            )));
+        };
+        let (outgoing, rx) = mpsc::channel(64);
+        let incoming = request.into_inner();
+        let transfers = self.transfers.clone();
+        tokio::spawn(async move {
+            let result = filesync::send(&root, &sync.filter, incoming, outgoing)
+                .await
+                .map_err(|e| e.to_string());
+            record(
+                &transfers,
+                Transfer::Sent {
+                    dir_name: sync.dir_name,
+                    result,
+                },
+            );
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type TarStreamStream = BoxStream<Packet>;
+
+    async fn tar_stream(
+        &self,
+        _: Request<Streaming<Packet>>,
+    ) -> Result<Response<Self::TarStreamStream>, Status> {
+        Err(Status::unimplemented("only DiffCopy is served"))
+    }
+}
+
+pub(super) struct FileSendService {
+    /// Export directory per exporter id.
+    pub(super) exports: Vec<PathBuf>,
+    pub(super) transfers: Transfers,
+}
+
+#[tonic::async_trait]
+impl FileSend for FileSendService {
+    type DiffCopyStream = BoxStream<Packet>;
+
+    async fn diff_copy(
+        &self,
+        request: Request<Streaming<Packet>>,
+    ) -> Result<Response<Self::DiffCopyStream>, Status> {
+        let id = match request.metadata().get(EXPORTER_ID_KEY) {
+            None => 0,
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| Status::invalid_argument("invalid exporter id"))?,
+        };
+        let Some(dest) = self.exports.get(id).cloned() else {
+            return Err(Status::not_found(format!(
+                "no export directory for exporter {id}"
+            )));
+        };
+        let (outgoing, rx) = mpsc::channel(64);
+        let incoming = request.into_inner();
+        let transfers = self.transfers.clone();
+        tokio::spawn(async move {
+            let result = filesync::receive(&dest, incoming, outgoing, &ReceiveOptions::default())
+                .await
+                .map_err(|e| e.to_string());
+            record(&transfers, Transfer::Received { dest, result });
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
