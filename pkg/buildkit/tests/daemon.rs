@@ -432,6 +432,7 @@ async fn ssh_agent_is_forwarded() {
     }
     session.close().await;
     let _ = agent.kill();
+    let _ = agent.wait();
     result.unwrap_or_else(|e| panic!("{e}: {all:#?}"));
     assert!(
         logs(&all).contains(&comment),

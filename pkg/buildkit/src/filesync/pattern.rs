@@ -246,8 +246,7 @@ fn compile(pattern: &str) -> Result<Vec<Tok>, &'static str> {
         // patternmatcher matches a leading-`**` pattern without other wildcards as "the path
         // ends with the rest" (or, for `**/x`, is `x`); `**x` therefore matches `ax` too.
         if let Some(Tok::DoubleStar) = toks.first() {
-            let after_slash = pattern.strip_prefix("**/").map(|_| true).unwrap_or(false);
-            if !after_slash {
+            if !pattern.starts_with("**/") {
                 toks[0] = Tok::Any;
             }
         }
