@@ -377,3 +377,41 @@ fn bad_arguments_exit_2() {
     assert_eq!(code, BAD_INPUT);
     assert!(stderr.contains("name is empty"), "{stderr}");
 }
+
+#[test]
+fn unreachable_buildkit_exits_3_listing_every_address_tried() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {all: {}}}");
+    let (code, _, stderr) = run(brewkit(dir.path())
+        .arg("build")
+        .env_remove("BUILDKIT_HOST")
+        .env("XDG_RUNTIME_DIR", dir.path().join("xdg"))
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no-docker.sock", dir.path().display()),
+        ));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("no BuildKit daemon answered"), "{stderr}");
+    assert!(
+        stderr.contains("unix:///run/buildkit/buildkitd.sock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("xdg/buildkit/buildkitd.sock"), "{stderr}");
+    assert!(stderr.contains("no-docker.sock"), "{stderr}");
+    assert!(stderr.contains("--addr"), "{stderr}");
+
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "--addr", "ftp://nowhere"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert!(stderr.contains("supported schemes"), "{stderr}");
+}
+
+#[test]
+fn the_test_backend_is_reached_with_addr() {
+    let host = std::env::var("BREWKIT_TEST_DOCKER_HOST")
+        .expect("BREWKIT_TEST_DOCKER_HOST is not set: run scripts/test");
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {all: {}}}");
+    let (code, _, stderr) =
+        run(brewkit(dir.path()).args(["build", "--addr", &format!("docker://{host}")]));
+    assert_ne!(code, 3, "{stderr}");
+    assert_ne!(code, BAD_INPUT, "{stderr}");
+    assert!(stderr.contains("BuildKit answers at docker://"), "{stderr}");
+}

@@ -72,6 +72,25 @@ pub struct BuildArgs {
     /// Targets to build
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
+
+/// Where BuildKit is.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// BuildKit address: unix://PATH, tcp://HOST:PORT or docker:// [default: $BUILDKIT_HOST, else the first that answers of buildkitd's sockets and Docker]
+    #[arg(long = "addr", value_name = "ADDRESS")]
+    pub addr: Option<String>,
+    /// CA certificate for tcp:// with TLS
+    #[arg(long = "tlscacert", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate for tcp:// with TLS
+    #[arg(long = "tlscert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client key for tcp:// with TLS
+    #[arg(long = "tlskey", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

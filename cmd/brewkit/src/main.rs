@@ -16,6 +16,7 @@ use cli::{BuildCommand, Cli, Command, ConfigCommand, DefinitionArgs};
 mod exit {
     pub const BUILD_FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    pub const UNREACHABLE: u8 = 3;
 }
 
 /// An error on its way to the top: what to print and the exit code.
@@ -68,12 +69,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     eprintln!("brewkit: warning: {warning}");
                 }
                 let context = build_context(&cli.definition, &loaded.file)?;
+                let client = connect(&build.daemon)?;
                 Err(Failure {
                     code: exit::BUILD_FAILED,
                     message: format!(
-                        "the definition is valid and the plan is ready ({} targets, context {}), but this version cannot run builds yet: the BuildKit client is not implemented",
+                        "the definition is valid, the plan is ready ({} targets, context {}) and BuildKit answers at {}, but this version cannot run builds yet: lowering targets to LLB is not implemented",
                         plan.order.len(),
-                        context.display()
+                        context.display(),
+                        client.address()
                     ),
                 })
             }
@@ -99,6 +102,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Connects to BuildKit (exit code 3 when nothing answers).
+fn connect(args: &cli::DaemonArgs) -> Result<brewkit_buildkit::Client, Failure> {
+    let tls = brewkit_buildkit::transport::TlsFiles {
+        ca: args.tls_ca.clone(),
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure {
+        code: exit::BUILD_FAILED,
+        message: format!("cannot start the async runtime: {e}"),
+    })?;
+    runtime
+        .block_on(brewkit_buildkit::Client::connect(
+            args.addr.as_deref(),
+            &tls,
+        ))
+        .map_err(|e| Failure {
+            code: if e.is_unreachable() {
+                exit::UNREACHABLE
+            } else {
+                exit::BAD_INPUT
+            },
+            message: e.to_string(),
+        })
 }
 
 fn jsonnet_input(args: &DefinitionArgs) -> (PathBuf, brewkit_jsonnet::Options) {
