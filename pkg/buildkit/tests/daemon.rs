@@ -638,3 +638,115 @@ async fn include_patterns_send_only_what_is_asked() {
         ["wanted", "wanted/a.txt", "wanted/sub", "wanted/sub/b.txt"]
     );
 }
+
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    tree(dir)
+        .into_keys()
+        .filter(|p| {
+            p.rsplit('/')
+                .next()
+                .unwrap_or(p)
+                .starts_with(".brewkit-tmp-")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn cancelling_a_solve_stops_the_run() {
+    let client = client().await;
+    // A duration no other test uses, to find the container's process.
+    let state = busybox()
+        .run(brewkit_llb::Run {
+            args: sh("echo started; exec sleep 47.5"),
+            ignore_cache: true,
+            ..Default::default()
+        })
+        .root();
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let solve_client = client.clone();
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(state.marshal()),
+        ..Default::default()
+    };
+    let solve = tokio::spawn(async move {
+        solve_client
+            .solve(&brewkit_buildkit::new_id(), request, Some(events))
+            .await
+    });
+    let running = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", "sleep 47.5"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    solve.abort();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container still runs 20 s after the solve was cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    while received.try_recv().is_ok() {}
+}
+
+#[tokio::test]
+async fn cancelling_an_export_mid_transfer_leaves_no_temporary_files() {
+    let client = client().await;
+    let export = tempfile::tempdir().unwrap();
+    let session = Session::start(
+        &client,
+        SessionOptions {
+            name: "cancel-export".into(),
+            exports: vec![export.path().to_owned()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let exec = busybox().run(brewkit_llb::Run {
+        args: sh("dd if=/dev/urandom of=/out/big bs=1M count=400 2>/dev/null"),
+        mounts: vec![brewkit_llb::Mount::Writable {
+            dest: "/out".into(),
+            state: brewkit_llb::State::scratch(),
+        }],
+        ignore_cache: true,
+        ..Default::default()
+    });
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(exec.output("/out").unwrap().marshal()),
+        session: Some(session.id().to_owned()),
+        export_local: true,
+        ..Default::default()
+    };
+    let solve_client = client.clone();
+    let solve = tokio::spawn(async move {
+        solve_client
+            .solve(&brewkit_buildkit::new_id(), request, None)
+            .await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut saw_transfer = false;
+    while std::time::Instant::now() < deadline && !solve.is_finished() {
+        if !temp_files(export.path()).is_empty() {
+            saw_transfer = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    solve.abort();
+    session.close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(saw_transfer, "the export never started writing");
+    assert_eq!(temp_files(export.path()), Vec::<String>::new());
+}
