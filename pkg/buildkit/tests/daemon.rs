@@ -750,3 +750,62 @@ async fn cancelling_an_export_mid_transfer_leaves_no_temporary_files() {
     assert!(saw_transfer, "the export never started writing");
     assert_eq!(temp_files(export.path()), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
+    let registry = std::env::var("BREWKIT_TEST_REGISTRY")
+        .expect("BREWKIT_TEST_REGISTRY is not set: run scripts/test");
+    let client = client().await;
+    let session = Session::start(
+        &client,
+        SessionOptions {
+            name: "registry".into(),
+            registry_auth: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let reference = format!("{registry}/busybox:latest");
+    let mut gateway = client
+        .gateway(Some(session.id().to_owned()), None)
+        .await
+        .unwrap();
+    let image = gateway
+        .resolve_image_config(
+            &reference,
+            None,
+            brewkit_buildkit::gateway::ResolveMode::ForcePull,
+        )
+        .await
+        .unwrap();
+    assert!(
+        image.digest.starts_with("sha256:"),
+        "a registry image has a digest: {image:?}"
+    );
+    gateway.finish().await.unwrap();
+
+    let marker = brewkit_buildkit::new_id();
+    let state = brewkit_llb::State::image(&reference, brewkit_llb::ResolveMode::ForcePull, None)
+        .run(brewkit_llb::Run {
+            args: sh(&format!("echo pulled-{marker}")),
+            ..Default::default()
+        })
+        .root();
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(state.marshal()),
+        session: Some(session.id().to_owned()),
+        ..Default::default()
+    };
+    client
+        .solve(&brewkit_buildkit::new_id(), request, Some(events))
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        all.push(event);
+    }
+    session.close().await;
+    assert!(logs(&all).contains(&format!("pulled-{marker}")), "{all:#?}");
+}
