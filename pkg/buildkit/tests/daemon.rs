@@ -809,3 +809,54 @@ async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
     session.close().await;
     assert!(logs(&all).contains(&format!("pulled-{marker}")), "{all:#?}");
 }
+
+#[tokio::test]
+async fn thousands_of_small_files_upload_on_one_session() {
+    let client = client().await;
+    let context = tempfile::tempdir().unwrap();
+    for i in 0..4000 {
+        let dir = context.path().join(format!("d{}", i % 20));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i}")), i.to_string()).unwrap();
+    }
+    let session = Session::start(
+        &client,
+        SessionOptions {
+            name: "small-files".into(),
+            shared_key: brewkit_buildkit::new_id(),
+            dirs: [("context".to_owned(), context.path().to_owned())].into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let source = brewkit_llb::State::local(
+        "context",
+        &brewkit_llb::LocalOptions {
+            session_id: Some(session.id().to_owned()),
+            ..Default::default()
+        },
+    );
+    let state = busybox()
+        .run(brewkit_llb::Run {
+            args: sh("test \"$(find /ctx -type f | wc -l)\" -eq 4000 && cat /ctx/d7/f3987"),
+            mounts: vec![brewkit_llb::Mount::ReadOnly {
+                dest: "/ctx".into(),
+                state: source,
+            }],
+            ignore_cache: true,
+            ..Default::default()
+        })
+        .root();
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(state.marshal()),
+        session: Some(session.id().to_owned()),
+        ..Default::default()
+    };
+    let result = client
+        .solve(&brewkit_buildkit::new_id(), request, None)
+        .await;
+    let transfers = session.transfers();
+    session.close().await;
+    result.unwrap_or_else(|e| panic!("{e}; transfers: {transfers:?}"));
+}

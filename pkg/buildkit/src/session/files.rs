@@ -8,7 +8,7 @@ use std::{
 };
 
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::services::BoxStream;
@@ -48,6 +48,29 @@ fn record(transfers: &Transfers, transfer: Transfer) {
     }
 }
 
+/// Reads the peer's packets as fast as they come, into a queue of our own.
+///
+/// BuildKit asks for every file at once (thousands of tiny REQ packets) while we answer one file
+/// at a time; left unread in HTTP/2's buffers, that many small frames trip h2's flood protection
+/// and it closes the whole session connection ("too_many_data_frames").
+fn drain(mut stream: Streaming<Packet>) -> UnboundedReceiverStream<Result<Packet, Status>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let item = match stream.message().await {
+                Ok(Some(packet)) => Ok(packet),
+                Ok(None) => break,
+                Err(status) => Err(status),
+            };
+            let failed = item.is_err();
+            if tx.send(item).is_err() || failed {
+                break;
+            }
+        }
+    });
+    UnboundedReceiverStream::new(rx)
+}
+
 pub(super) struct FileSyncService {
     pub(super) dirs: BTreeMap<String, PathBuf>,
     pub(super) transfers: Transfers,
@@ -73,7 +96,7 @@ impl FileSync for FileSyncService {
             )));
         };
         let (outgoing, rx) = mpsc::channel(64);
-        let incoming = request.into_inner();
+        let incoming = drain(request.into_inner());
         let transfers = self.transfers.clone();
         tokio::spawn(async move {
             let result = filesync::send(&root, &sync.filter, incoming, outgoing)
@@ -128,7 +151,7 @@ impl FileSend for FileSendService {
             )));
         };
         let (outgoing, rx) = mpsc::channel(64);
-        let incoming = request.into_inner();
+        let incoming = drain(request.into_inner());
         let transfers = self.transfers.clone();
         tokio::spawn(async move {
             let result = filesync::receive(&dest, incoming, outgoing, &ReceiveOptions::default())

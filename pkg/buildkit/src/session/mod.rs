@@ -94,6 +94,9 @@ impl Session {
             let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(server_side))])
                 .chain(futures::stream::pending());
             let _ = tonic::transport::Server::builder()
+                // Exports stream into us: large windows keep BuildKit sending.
+                .initial_connection_window_size(16 << 20)
+                .initial_stream_window_size(4 << 20)
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await;
