@@ -132,10 +132,11 @@ fn sh(script: &str) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), script.into()]
 }
 
-/// Solves `state` without a session, returning the result and every progress event.
-async fn solve(
+/// Solves `state` (on `session`, if any), returning the result and every progress event.
+async fn solve_on(
     client: &Client,
     state: &brewkit_llb::State,
+    session: Option<&Session>,
 ) -> (
     Result<(), brewkit_buildkit::Error>,
     Vec<brewkit_buildkit::progress::Event>,
@@ -143,6 +144,7 @@ async fn solve(
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let request = brewkit_buildkit::SolveRequest {
         definition: Some(state.marshal()),
+        session: session.map(|s| s.id().to_owned()),
         ..Default::default()
     };
     let result = client
@@ -154,6 +156,17 @@ async fn solve(
         all.push(event);
     }
     (result, all)
+}
+
+/// Solves `state` without a session.
+async fn solve(
+    client: &Client,
+    state: &brewkit_llb::State,
+) -> (
+    Result<(), brewkit_buildkit::Error>,
+    Vec<brewkit_buildkit::progress::Event>,
+) {
+    solve_on(client, state, None).await
 }
 
 fn logs(events: &[brewkit_buildkit::progress::Event]) -> String {
@@ -291,20 +304,8 @@ async fn secret_mount(transport: &str, client: &Client) {
             ..Default::default()
         })
         .root();
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let request = brewkit_buildkit::SolveRequest {
-        definition: Some(state.marshal()),
-        session: Some(session.id().to_owned()),
-        ..Default::default()
-    };
-    client
-        .solve(&brewkit_buildkit::new_id(), request, Some(events))
-        .await
-        .unwrap_or_else(|e| panic!("{transport}: {e}"));
-    let mut all = Vec::new();
-    while let Ok(event) = received.try_recv() {
-        all.push(event);
-    }
+    let (result, all) = solve_on(client, &state, Some(&session)).await;
+    result.unwrap_or_else(|e| panic!("{transport}: {e}"));
     assert!(logs(&all).contains("secret-ok"), "{transport}: {all:#?}");
     assert!(
         !logs(&all).contains(&secret),
@@ -417,19 +418,7 @@ async fn ssh_agent_is_forwarded() {
             ..Default::default()
         })
         .root();
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let request = brewkit_buildkit::SolveRequest {
-        definition: Some(state.marshal()),
-        session: Some(session.id().to_owned()),
-        ..Default::default()
-    };
-    let result = client
-        .solve(&brewkit_buildkit::new_id(), request, Some(events))
-        .await;
-    let mut all = Vec::new();
-    while let Ok(event) = received.try_recv() {
-        all.push(event);
-    }
+    let (result, all) = solve_on(&client, &state, Some(&session)).await;
     session.close().await;
     let _ = agent.kill();
     let _ = agent.wait();
@@ -792,20 +781,8 @@ async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
             ..Default::default()
         })
         .root();
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let request = brewkit_buildkit::SolveRequest {
-        definition: Some(state.marshal()),
-        session: Some(session.id().to_owned()),
-        ..Default::default()
-    };
-    client
-        .solve(&brewkit_buildkit::new_id(), request, Some(events))
-        .await
-        .unwrap();
-    let mut all = Vec::new();
-    while let Ok(event) = received.try_recv() {
-        all.push(event);
-    }
+    let (result, all) = solve_on(&client, &state, Some(&session)).await;
+    result.unwrap();
     session.close().await;
     assert!(logs(&all).contains(&format!("pulled-{marker}")), "{all:#?}");
 }

@@ -127,6 +127,24 @@ impl Error {
     }
 }
 
+/// Tells the peer about an error of ours with an ERR packet, then passes the result on.
+pub(crate) fn report_error<T>(
+    result: Result<T, Error>,
+    outgoing: &tokio::sync::mpsc::Sender<Result<Packet, tonic::Status>>,
+) -> Result<T, Error> {
+    if let Err(e) = &result {
+        if e.is_local() {
+            // Best effort: the stream may be gone or full, and we must not wait on it.
+            let _ = outgoing.try_send(Ok(packet(
+                PacketType::PacketErr,
+                0,
+                e.to_string().into_bytes(),
+            )));
+        }
+    }
+    result
+}
+
 /// A packet of `kind` with an id and data.
 pub(crate) fn packet(kind: PacketType, id: u32, data: Vec<u8>) -> Packet {
     Packet {

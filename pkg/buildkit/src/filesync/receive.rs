@@ -17,7 +17,7 @@ use futures::{Stream, StreamExt};
 use tokio::{io::AsyncWriteExt, sync::mpsc};
 use tonic::Status;
 
-use super::{mode, packet, Error};
+use super::{mode, packet, report_error, Error};
 use crate::proto::fsutil::types::{packet::PacketType, Packet, Stat};
 
 /// How [`receive`] writes files.
@@ -86,18 +86,7 @@ pub async fn receive<S>(
 where
     S: Stream<Item = Result<Packet, Status>>,
 {
-    let result = run(dest, incoming, &outgoing, options).await;
-    if let Err(e) = &result {
-        if e.is_local() {
-            // Best effort: the stream may be gone or full, and we must not wait on it.
-            let _ = outgoing.try_send(Ok(packet(
-                PacketType::PacketErr,
-                0,
-                e.to_string().into_bytes(),
-            )));
-        }
-    }
-    result
+    report_error(run(dest, incoming, &outgoing, options).await, &outgoing)
 }
 
 async fn run<S>(

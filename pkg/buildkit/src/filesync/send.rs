@@ -15,7 +15,7 @@ use tokio::{io::AsyncReadExt, sync::mpsc};
 use tonic::Status;
 
 use super::{
-    mode, packet,
+    mode, packet, report_error,
     walk::{walk, WalkStats},
     Error, Filter, CHUNK_SIZE,
 };
@@ -68,18 +68,7 @@ pub async fn send<S>(
 where
     S: Stream<Item = Result<Packet, Status>>,
 {
-    let result = run(root, filter, incoming, &outgoing).await;
-    if let Err(e) = &result {
-        if e.is_local() {
-            // Best effort: the stream may be gone or full, and we must not wait on it.
-            let _ = outgoing.try_send(Ok(packet(
-                PacketType::PacketErr,
-                0,
-                e.to_string().into_bytes(),
-            )));
-        }
-    }
-    result
+    report_error(run(root, filter, incoming, &outgoing).await, &outgoing)
 }
 
 async fn run<S>(
