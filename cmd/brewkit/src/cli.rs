@@ -74,6 +74,18 @@ pub struct BuildArgs {
     pub targets: Vec<String>,
     #[command(flatten)]
     pub daemon: DaemonArgs,
+    /// Progress output: auto, tty, plain, json or quiet
+    #[arg(long = "progress", value_name = "MODE", default_value = "auto")]
+    pub progress: brewkit_progress::Mode,
+    /// Run at most N targets at once [default: every ready one]
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Run every command again, ignoring the cache
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Ask the registry for images even when the daemon has them
+    #[arg(long = "pull")]
+    pub pull: bool,
 }
 
 /// Where BuildKit is.

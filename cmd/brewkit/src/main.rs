@@ -17,6 +17,7 @@ mod exit {
     pub const BUILD_FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
     pub const UNREACHABLE: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// An error on its way to the top: what to print and the exit code.
@@ -69,16 +70,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     eprintln!("brewkit: warning: {warning}");
                 }
                 let context = build_context(&cli.definition, &loaded.file)?;
-                let client = connect(&build.daemon)?;
-                Err(Failure {
-                    code: exit::BUILD_FAILED,
-                    message: format!(
-                        "the definition is valid, the plan is ready ({} targets, context {}) and BuildKit answers at {}, but this version cannot run builds yet: lowering targets to LLB is not implemented",
-                        plan.order.len(),
-                        context.display(),
-                        client.address()
-                    ),
-                })
+                let options = brewkit_build::BuildOptions {
+                    context,
+                    jobs: build.jobs.map(|j| j as usize),
+                    no_cache: build.no_cache,
+                    pull: build.pull,
+                };
+                run_build(&build, &loaded.definition, &plan, &config, &options)
             }
         },
         Command::Targets => {
@@ -104,22 +102,60 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// Connects to BuildKit and runs the build, rendering progress on stderr. Ctrl-C cancels the
+/// solves (dropping them cancels them in BuildKit) and exits with 130.
+fn run_build(
+    build: &cli::BuildArgs,
+    definition: &brewkit_definition::Definition,
+    plan: &Plan,
+    config: &brewkit_config::Config,
+    options: &brewkit_build::BuildOptions,
+) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure {
+        code: exit::BUILD_FAILED,
+        message: format!("cannot start the async runtime: {e}"),
+    })?;
+    runtime.block_on(async {
+        let client = connect(&build.daemon).await?;
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let mode = build.progress;
+        let renderer = tokio::task::spawn_blocking(move || {
+            let mut renderer = brewkit_progress::Renderer::new(mode, std::io::stderr());
+            while let Some(event) = received.blocking_recv() {
+                renderer.event(&event);
+            }
+        });
+        let building = brewkit_build::build(&client, definition, plan, config, options, events);
+        let result = tokio::select! {
+            result = building => result,
+            _ = tokio::signal::ctrl_c() => {
+                return Err(Failure {
+                    code: exit::INTERRUPTED,
+                    message: "interrupted: the build was cancelled".into(),
+                });
+            }
+        };
+        let _ = renderer.await;
+        result.map_err(|e| Failure {
+            code: match &e {
+                brewkit_build::Error::Host(_) => exit::BAD_INPUT,
+                brewkit_build::Error::BuildKit(e) if e.is_unreachable() => exit::UNREACHABLE,
+                _ => exit::BUILD_FAILED,
+            },
+            message: e.to_string(),
+        })
+    })
+}
+
 /// Connects to BuildKit (exit code 3 when nothing answers).
-fn connect(args: &cli::DaemonArgs) -> Result<brewkit_buildkit::Client, Failure> {
+async fn connect(args: &cli::DaemonArgs) -> Result<brewkit_buildkit::Client, Failure> {
     let tls = brewkit_buildkit::transport::TlsFiles {
         ca: args.tls_ca.clone(),
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),
     };
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure {
-        code: exit::BUILD_FAILED,
-        message: format!("cannot start the async runtime: {e}"),
-    })?;
-    runtime
-        .block_on(brewkit_buildkit::Client::connect(
-            args.addr.as_deref(),
-            &tls,
-        ))
+    brewkit_buildkit::Client::connect(args.addr.as_deref(), &tls)
+        .await
         .map_err(|e| Failure {
             code: if e.is_unreachable() {
                 exit::UNREACHABLE

@@ -154,13 +154,14 @@ impl Gateway {
 
     /// Resolves `reference` (fully qualified) to its digest and run config.
     pub async fn resolve_image_config(
-        &mut self,
+        &self,
         reference: &str,
         platform: Option<pb::Platform>,
         mode: ResolveMode,
     ) -> Result<ResolvedImage, Error> {
         let response = self
             .bridge
+            .clone()
             .resolve_image_config(ResolveImageConfigRequest {
                 r#ref: reference.to_owned(),
                 platform,
@@ -187,9 +188,10 @@ impl Gateway {
     }
 
     /// Solves `definition` now and returns a ref to its result.
-    pub async fn solve(&mut self, definition: pb::Definition) -> Result<String, Error> {
+    pub async fn solve(&self, definition: pb::Definition) -> Result<String, Error> {
         let response = self
             .bridge
+            .clone()
             .solve(SolveRequest {
                 definition: Some(definition),
                 allow_result_return: true,
@@ -213,9 +215,10 @@ impl Gateway {
     }
 
     /// Reads the file at `path` in the result `reference`.
-    pub async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, Error> {
+    pub async fn read_file(&self, reference: &str, path: &str) -> Result<Vec<u8>, Error> {
         let response = self
             .bridge
+            .clone()
             .read_file(ReadFileRequest {
                 r#ref: reference.to_owned(),
                 file_path: path.to_owned(),

@@ -232,7 +232,7 @@ async fn failing_command_fails_the_solve() {
 #[tokio::test]
 async fn gateway_resolves_solves_and_reads() {
     let client = client().await;
-    let mut gateway = client.gateway(None, None).await.unwrap();
+    let gateway = client.gateway(None, None).await.unwrap();
     let image = gateway
         .resolve_image_config(
             "docker.io/library/busybox:latest",
@@ -756,7 +756,7 @@ async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
     .await
     .unwrap();
     let reference = format!("{registry}/busybox:latest");
-    let mut gateway = client
+    let gateway = client
         .gateway(Some(session.id().to_owned()), None)
         .await
         .unwrap();

@@ -1,0 +1,199 @@
+//! Lowering: a target's or var's directives turned into LLB on top of its base (design §3).
+
+use std::collections::BTreeMap;
+
+use brewkit_buildkit::gateway::ImageRunConfig;
+use brewkit_definition::{substitute, Network, Run};
+use brewkit_llb::{pb, CacheSharing, CopyOptions, LocalOptions, Mount, State};
+
+/// Name of the build context among the session's directories.
+pub const CONTEXT: &str = "context";
+
+/// What lowering needs besides the run itself.
+#[derive(Debug, Clone, Default)]
+pub struct Lowering {
+    /// Values of the vars, for `${name}` in commands.
+    pub vars: BTreeMap<String, String>,
+    /// Keys BuildKit's cache of the context across builds.
+    pub shared_key: String,
+    /// Never take runs from the cache (`--no-cache`).
+    pub no_cache: bool,
+}
+
+/// Parses `os/arch[/variant]`.
+pub fn platform(text: &str) -> Option<pb::Platform> {
+    let mut parts = text.split('/');
+    let os = parts.next()?.to_owned();
+    let architecture = parts.next()?.to_owned();
+    let variant = parts.next().unwrap_or_default().to_owned();
+    Some(pb::Platform {
+        os,
+        architecture,
+        variant,
+        ..pb::Platform::default()
+    })
+}
+
+/// Applies an image's config to a state: its env in order, its user and working directory.
+pub fn apply_image_config(state: State, config: &ImageRunConfig) -> State {
+    let mut state = state;
+    for entry in &config.env {
+        if let Some((key, value)) = entry.split_once('=') {
+            state = state.with_env(key, value);
+        }
+    }
+    if !config.user.is_empty() {
+        state = state.with_user(&config.user);
+    }
+    if !config.working_dir.is_empty() {
+        state = state.with_cwd(&config.working_dir);
+    }
+    state
+}
+
+/// Where a copy reads from.
+#[derive(Debug, Clone)]
+pub enum CopySource {
+    /// The build context; only `src` is sent.
+    Context,
+    /// Another target's or an image's filesystem.
+    State(Box<State>),
+}
+
+/// Lowers `run` on `base`: workdir (created), env (sorted), copies, then the command with its
+/// mounts. `copy_sources` has one entry per `run.copy`.
+pub fn lower_run(
+    run: &Run,
+    base: State,
+    copy_sources: &[CopySource],
+    lowering: &Lowering,
+) -> State {
+    let state = prepare(run, base, copy_sources, lowering);
+    match &run.command {
+        Some(command) => {
+            let script = substitute(command, &lowering.vars);
+            exec(&state, run, script, Vec::new(), lowering.no_cache, command).root()
+        }
+        None => state,
+    }
+}
+
+/// Where a var's run writes its stdout.
+pub const VAR_OUTPUT_DIR: &str = "/.brewkit-var";
+/// The file holding a var's stdout, in [`VAR_OUTPUT_DIR`].
+pub const VAR_OUTPUT_FILE: &str = "stdout";
+
+/// Lowers a var: its run with the command's stdout sent to a file in an output mount, never
+/// cached. Returns the output mount's state. A var's command substitutes no vars.
+pub fn lower_var(
+    run: &Run,
+    base: State,
+    copy_sources: &[CopySource],
+    lowering: &Lowering,
+) -> State {
+    let command = run.command.clone().unwrap_or_default();
+    let state = prepare(run, base, copy_sources, lowering);
+    let output = Mount::Writable {
+        dest: VAR_OUTPUT_DIR.to_owned(),
+        state: State::scratch(),
+    };
+    let script = format!("exec >{VAR_OUTPUT_DIR}/{VAR_OUTPUT_FILE}\n{command}");
+    exec(&state, run, script, vec![output], true, &command)
+        .output(VAR_OUTPUT_DIR)
+        .expect("the output mount exists")
+}
+
+/// Workdir (created), env (sorted) and copies.
+fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lowering) -> State {
+    let mut state = base;
+    if let Some(workdir) = &run.workdir {
+        state = state.with_cwd(workdir);
+        let dir = state.cwd().to_owned();
+        state = state.mkdir(&dir, 0o755);
+    }
+    // BTreeMap iteration is sorted: the same env gives the same LLB.
+    for (key, value) in &run.env {
+        state = state.with_env(key, value);
+    }
+    for (copy, source) in run.copy.iter().zip(copy_sources) {
+        let options = CopyOptions {
+            allow_wildcard: true,
+            dir_contents: true,
+            create_dest_path: true,
+            follow_symlink: true,
+            custom_name: Some(format!("copy {} {}", copy.src, copy.dst)),
+        };
+        let from = match source {
+            CopySource::Context => State::local(
+                CONTEXT,
+                &LocalOptions {
+                    include_patterns: vec![copy.src.clone()],
+                    shared_key_hint: Some(lowering.shared_key.clone()),
+                    custom_name: Some(format!("context {}", copy.src)),
+                    ..LocalOptions::default()
+                },
+            ),
+            CopySource::State(state) => (**state).clone(),
+        };
+        state = state.copy(&from, &copy.src, &copy.dst, &options);
+    }
+    state
+}
+
+/// The command as `/bin/sh -c script` with the run's cache, secret and ssh mounts and network.
+fn exec(
+    state: &State,
+    run: &Run,
+    script: String,
+    mut mounts: Vec<Mount>,
+    ignore_cache: bool,
+    command: &str,
+) -> brewkit_llb::Exec {
+    mounts.extend(run.cache.iter().map(|cache| Mount::Cache {
+        dest: state.resolve(&cache.path),
+        id: cache.id.clone(),
+        sharing: CacheSharing::Shared,
+    }));
+    mounts.extend(run.secrets.iter().map(|secret| Mount::Secret {
+        dest: state.resolve(&secret.path),
+        id: secret.id.clone(),
+    }));
+    if run.ssh.is_some() {
+        mounts.push(Mount::Ssh);
+    }
+    state.run(brewkit_llb::Run {
+        args: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
+        mounts,
+        network: match run.network {
+            None | Some(Network::Default) => brewkit_llb::Network::Default,
+            Some(Network::None) => brewkit_llb::Network::None,
+            Some(Network::Host) => brewkit_llb::Network::Host,
+        },
+        ignore_cache,
+        custom_name: Some(command.to_owned()),
+    })
+}
+
+/// The state holding `artifact` (a path or wildcard of `target`) at its root, as exported to an
+/// output's local directory. A directory's contents are copied, as `copy` does.
+pub fn output_state(target: &State, artifact: &str) -> State {
+    State::scratch().copy(
+        target,
+        artifact,
+        "/",
+        &CopyOptions {
+            allow_wildcard: true,
+            dir_contents: true,
+            create_dest_path: true,
+            follow_symlink: true,
+            custom_name: Some(format!("output {artifact}")),
+        },
+    )
+}
+
+/// A var's value: its stdout without trailing newlines.
+pub fn var_value(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .trim_end_matches(['\n', '\r'])
+        .to_owned()
+}

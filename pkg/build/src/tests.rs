@@ -1,0 +1,238 @@
+use brewkit_definition::{Cache, Copy, SecretMount, Ssh};
+use brewkit_llb::pb;
+use prost::Message;
+
+use super::lower::*;
+use super::*;
+
+fn ops(state: &State) -> Vec<pb::Op> {
+    state
+        .marshal()
+        .def
+        .iter()
+        .map(|b| pb::Op::decode(b.as_slice()).unwrap())
+        .collect()
+}
+
+fn exec_of(state: &State) -> pb::ExecOp {
+    ops(state)
+        .into_iter()
+        .rev()
+        .find_map(|op| match op.op {
+            Some(pb::op::Op::Exec(exec)) => Some(exec),
+            _ => None,
+        })
+        .expect("an exec op")
+}
+
+fn busybox() -> State {
+    State::image(
+        "docker.io/library/busybox:latest",
+        brewkit_llb::ResolveMode::Default,
+        None,
+    )
+}
+
+#[test]
+fn command_runs_in_a_shell_with_vars_substituted() {
+    let run = Run {
+        command: Some("echo ${commit} $HOME ${HOME}".into()),
+        workdir: Some("/app".into()),
+        env: [
+            ("B".to_owned(), "2".to_owned()),
+            ("A".to_owned(), "1".to_owned()),
+        ]
+        .into(),
+        ..Run::default()
+    };
+    let lowering = Lowering {
+        vars: [("commit".to_owned(), "abc123".to_owned())].into(),
+        ..Lowering::default()
+    };
+    let exec = exec_of(&lower_run(&run, busybox(), &[], &lowering));
+    let meta = exec.meta.unwrap();
+    assert_eq!(meta.args, ["/bin/sh", "-c", "echo abc123 $HOME ${HOME}"]);
+    assert_eq!(meta.cwd, "/app");
+    assert_eq!(meta.env, ["A=1", "B=2"], "env applied in sorted key order");
+}
+
+#[test]
+fn image_config_env_user_and_workdir_are_applied_then_overridden() {
+    let config = brewkit_buildkit::gateway::ImageRunConfig {
+        env: vec![
+            "PATH=/usr/local/go/bin:/usr/bin".into(),
+            "GOPATH=/go".into(),
+        ],
+        user: "builder".into(),
+        working_dir: "/go".into(),
+    };
+    let base = apply_image_config(busybox(), &config);
+    let run = Run {
+        command: Some("go build".into()),
+        env: [("GOPATH".to_owned(), "/work".to_owned())].into(),
+        ..Run::default()
+    };
+    let meta = exec_of(&lower_run(&run, base, &[], &Lowering::default()))
+        .meta
+        .unwrap();
+    assert_eq!(
+        meta.env,
+        ["PATH=/usr/local/go/bin:/usr/bin", "GOPATH=/work"]
+    );
+    assert_eq!(meta.user, "builder");
+    assert_eq!(meta.cwd, "/go");
+}
+
+#[test]
+fn workdir_is_created_and_copies_resolve_against_it() {
+    let run = Run {
+        workdir: Some("/app".into()),
+        copy: vec![Copy {
+            from: None,
+            src: "go.mod".into(),
+            dst: "go.mod".into(),
+        }],
+        ..Run::default()
+    };
+    let state = lower_run(
+        &run,
+        busybox(),
+        &[CopySource::Context],
+        &Lowering {
+            shared_key: "k".into(),
+            ..Lowering::default()
+        },
+    );
+    let ops = ops(&state);
+    let mkdir = ops.iter().find_map(|op| match &op.op {
+        Some(pb::op::Op::File(file)) => match &file.actions[0].action {
+            Some(pb::file_action::Action::Mkdir(m)) => Some(m.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(mkdir.unwrap().path, "/app");
+    let copy = ops.iter().find_map(|op| match &op.op {
+        Some(pb::op::Op::File(file)) => match &file.actions[0].action {
+            Some(pb::file_action::Action::Copy(c)) => Some(c.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    let copy = copy.unwrap();
+    assert_eq!(
+        (copy.src.as_str(), copy.dest.as_str()),
+        ("/go.mod", "/app/go.mod")
+    );
+    assert!(copy.allow_wildcard && copy.dir_copy_contents && copy.create_dest_path);
+    let local = ops.iter().find_map(|op| match &op.op {
+        Some(pb::op::Op::Source(s)) if s.identifier.starts_with("local://") => Some(s.clone()),
+        _ => None,
+    });
+    let local = local.unwrap();
+    assert_eq!(local.identifier, "local://context");
+    assert_eq!(
+        local.attrs["local.includepattern"], r#"["go.mod"]"#,
+        "only what is copied is sent"
+    );
+    assert_eq!(local.attrs["local.sharedkeyhint"], "k");
+}
+
+#[test]
+fn cache_secret_and_ssh_mounts() {
+    let run = Run {
+        command: Some("make".into()),
+        workdir: Some("/src".into()),
+        cache: vec![Cache {
+            id: "go".into(),
+            path: "/root/.cache".into(),
+        }],
+        secrets: vec![SecretMount {
+            id: "aws".into(),
+            path: "creds".into(),
+        }],
+        ssh: Some(Ssh {}),
+        network: Some(brewkit_definition::Network::None),
+        ..Run::default()
+    };
+    let exec = exec_of(&lower_run(&run, busybox(), &[], &Lowering::default()));
+    let kinds: Vec<(String, i32)> = exec
+        .mounts
+        .iter()
+        .map(|m| (m.dest.clone(), m.mount_type))
+        .collect();
+    assert!(kinds.contains(&("/root/.cache".into(), pb::MountType::Cache as i32)));
+    assert!(
+        kinds.contains(&("/src/creds".into(), pb::MountType::Secret as i32)),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|(_, t)| *t == pb::MountType::Ssh as i32));
+    assert_eq!(exec.network, pb::NetMode::None as i32);
+}
+
+#[test]
+fn vars_write_stdout_to_an_output_mount_and_are_never_cached() {
+    let run = Run {
+        from: Some("busybox".into()),
+        command: Some("git rev-parse HEAD".into()),
+        ..Run::default()
+    };
+    let state = lower_var(&run, busybox(), &[], &Lowering::default());
+    let definition = state.marshal();
+    let exec = exec_of(&state);
+    let meta = exec.meta.unwrap();
+    assert_eq!(
+        meta.args[2],
+        format!("exec >{VAR_OUTPUT_DIR}/{VAR_OUTPUT_FILE}\ngit rev-parse HEAD")
+    );
+    assert!(definition.metadata.values().any(|m| m.ignore_cache));
+    assert_eq!(var_value(b"abc\n\n"), "abc");
+    assert_eq!(var_value(b"a b\n c"), "a b\n c");
+}
+
+#[test]
+fn lowering_is_deterministic() {
+    let run = Run {
+        command: Some("echo".into()),
+        env: [
+            ("Z".to_owned(), "1".to_owned()),
+            ("A".to_owned(), "2".to_owned()),
+        ]
+        .into(),
+        copy: vec![Copy {
+            from: None,
+            src: "a".into(),
+            dst: "b".into(),
+        }],
+        ..Run::default()
+    };
+    let lower = || {
+        lower_run(
+            &run,
+            busybox(),
+            &[CopySource::Context],
+            &Lowering::default(),
+        )
+        .marshal()
+        .encode_to_vec()
+    };
+    assert_eq!(lower(), lower());
+}
+
+#[test]
+fn platforms_parse() {
+    let p = platform("linux/arm64/v8").unwrap();
+    assert_eq!(
+        (p.os.as_str(), p.architecture.as_str(), p.variant.as_str()),
+        ("linux", "arm64", "v8")
+    );
+    assert!(platform("linux").is_none());
+}
+
+#[test]
+fn shared_keys_are_stable_and_header_safe() {
+    let a = shared_key(Path::new("/home/u/project"));
+    assert_eq!(a, shared_key(Path::new("/home/u/project")));
+    assert_ne!(a, shared_key(Path::new("/home/u/other")));
+    assert!(a.is_ascii());
+}
