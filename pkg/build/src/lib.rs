@@ -580,22 +580,23 @@ async fn run_node(shared: &Shared, node: &Node, task: Task) -> Result<Done, Erro
                 solve(shared, &label, &state, &shared.session_id, false)
                     .await
                     .map_err(failed(&command))?;
-            }
-            for (artifact, local) in outputs {
-                export(shared, &label, &state, &artifact, &local)
+            } else {
+                export(shared, &label, &state, &outputs)
                     .await
                     .map_err(|e| match e {
                         ExportError::Solve(e) => failed(&command)(e),
-                        ExportError::Local(message) => Error::Output {
+                        ExportError::Local(local, message) => Error::Output {
                             node: label.clone(),
-                            local: local.clone(),
+                            local,
                             message,
                         },
                     })?;
-                let _ = shared.events.send(BuildEvent::Exported {
-                    node: label.clone(),
-                    local,
-                });
+                for (_, local) in outputs {
+                    let _ = shared.events.send(BuildEvent::Exported {
+                        node: label.clone(),
+                        local,
+                    });
+                }
             }
             Ok(Done::Target(state))
         }
@@ -623,42 +624,67 @@ async fn run_node(shared: &Shared, node: &Node, task: Task) -> Result<Done, Erro
 
 enum ExportError {
     Solve((String, Vec<String>)),
-    Local(String),
+    Local(PathBuf, String),
 }
 
-/// Writes `artifact` of `state` into `local`, through a session of its own: before BuildKit
-/// v0.13 a session serves a single local export target, and outputs are written concurrently.
+/// The deepest directory holding every path of `paths` (absolute).
+fn common_root(paths: &[PathBuf]) -> PathBuf {
+    let mut root = paths[0].clone();
+    for path in &paths[1..] {
+        while !path.starts_with(&root) {
+            if !root.pop() {
+                break;
+            }
+        }
+    }
+    root
+}
+
+/// Runs the target and writes its outputs in one solve: every artifact is copied to its local
+/// directory's place under their common root, and that state is exported to the root. So a
+/// command runs once whatever the number of outputs (with `--no-cache` too), and only the
+/// artifacts' paths are written; nothing else under the root is touched. The export has a
+/// session of its own: before BuildKit v0.13 a session serves a single local export target, and
+/// targets are exported concurrently.
 async fn export(
     shared: &Shared,
     node: &str,
     state: &State,
-    artifact: &str,
-    local: &Path,
+    outputs: &[(String, PathBuf)],
 ) -> Result<(), ExportError> {
-    tokio::fs::create_dir_all(local)
-        .await
-        .map_err(|e| ExportError::Local(e.to_string()))?;
+    let mut locals = Vec::with_capacity(outputs.len());
+    for (_, local) in outputs {
+        tokio::fs::create_dir_all(local)
+            .await
+            .map_err(|e| ExportError::Local(local.clone(), e.to_string()))?;
+        let absolute = std::path::absolute(local)
+            .map_err(|e| ExportError::Local(local.clone(), e.to_string()))?;
+        locals.push(absolute);
+    }
+    let root = common_root(&locals);
+    let mut exported = State::scratch();
+    for ((artifact, _), local) in outputs.iter().zip(&locals) {
+        let relative = local.strip_prefix(&root).unwrap_or(local);
+        exported = lower::add_output(&exported, state, artifact, relative);
+    }
     let options = SessionOptions {
-        exports: vec![local.to_owned()],
+        exports: vec![root.clone()],
         ..shared.session.clone()
     };
     let session = Session::start(&shared.client, options)
         .await
-        .map_err(|e| ExportError::Local(e.to_string()))?;
-    let result = solve(
-        shared,
-        node,
-        &lower::output_state(state, artifact),
-        session.id(),
-        true,
-    )
-    .await;
+        .map_err(|e| ExportError::Local(root.clone(), e.to_string()))?;
+    let result = solve(shared, node, &exported, session.id(), true).await;
     let transfers = session.transfers();
     session.close().await;
     result.map_err(ExportError::Solve)?;
     for transfer in transfers {
-        if let brewkit_buildkit::Transfer::Received { result: Err(e), .. } = transfer {
-            return Err(ExportError::Local(e));
+        if let brewkit_buildkit::Transfer::Received {
+            result: Err(e),
+            dest,
+        } = transfer
+        {
+            return Err(ExportError::Local(dest, e));
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Lowering: a target's or var's directives turned into LLB on top of its base (design §3).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::Path};
 
 use brewkit_buildkit::gateway::ImageRunConfig;
 use brewkit_definition::{substitute, Network, Run};
@@ -174,13 +174,16 @@ fn exec(
     })
 }
 
-/// The state holding `artifact` (a path or wildcard of `target`) at its root, as exported to an
-/// output's local directory. A directory's contents are copied, as `copy` does.
-pub fn output_state(target: &State, artifact: &str) -> State {
-    State::scratch().copy(
+/// `exported` with `artifact` (a path or wildcard of `target`) copied into `relative`, the
+/// output's local directory relative to the export root. A directory's contents are copied, as
+/// `copy` does.
+pub fn add_output(exported: &State, target: &State, artifact: &str, relative: &Path) -> State {
+    let dest = format!("/{}/", relative.to_string_lossy().trim_matches('/'));
+    let dest = if dest == "//" { "/".to_owned() } else { dest };
+    exported.copy(
         target,
         artifact,
-        "/",
+        &dest,
         &CopyOptions {
             allow_wildcard: true,
             dir_contents: true,

@@ -236,3 +236,41 @@ fn shared_keys_are_stable_and_header_safe() {
     assert_ne!(a, shared_key(Path::new("/home/u/other")));
     assert!(a.is_ascii());
 }
+
+#[test]
+fn outputs_share_their_deepest_common_directory() {
+    let root = common_root(&[
+        PathBuf::from("/p/out/bin"),
+        PathBuf::from("/p/out/docs"),
+        PathBuf::from("/p/out"),
+    ]);
+    assert_eq!(root, PathBuf::from("/p/out"));
+    assert_eq!(common_root(&[PathBuf::from("/p/a")]), PathBuf::from("/p/a"));
+    assert_eq!(
+        common_root(&[PathBuf::from("/p/a"), PathBuf::from("/q/b")]),
+        PathBuf::from("/")
+    );
+}
+
+#[test]
+fn outputs_land_under_their_relative_directory() {
+    let target = busybox();
+    let exported = add_output(
+        &State::scratch(),
+        &target,
+        "/app/bin/*",
+        Path::new("out/bin"),
+    );
+    let exported = add_output(&exported, &target, "/etc/passwd", Path::new(""));
+    let dests: Vec<String> = ops(&exported)
+        .iter()
+        .filter_map(|op| match &op.op {
+            Some(pb::op::Op::File(file)) => match &file.actions[0].action {
+                Some(pb::file_action::Action::Copy(c)) => Some(c.dest.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dests, ["/out/bin/", "/"]);
+}

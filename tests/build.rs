@@ -1,0 +1,399 @@
+//! `brewkit build` end to end against the test backend (scripts/backend): one test at least per
+//! directive and rule of design §3, busybox as the base image.
+
+use std::{
+    fs,
+    path::Path,
+    process::{Command, Output},
+};
+
+fn docker_address() -> String {
+    let host = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect(
+        "BREWKIT_TEST_DOCKER_HOST is not set: run scripts/test, or eval \"$(scripts/backend up)\"",
+    );
+    format!("docker://{host}")
+}
+
+/// A project directory holding `brewkit.jsonnet` and a host config granting `config`.
+fn project(definition: &str, config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("brewkit.jsonnet"), definition).unwrap();
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    dir
+}
+
+fn build(dir: &Path, args: &[&str]) -> (i32, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+        .current_dir(dir)
+        .env("BREWKIT_CONFIG", dir.join("config.json"))
+        .env_remove("BUILDKIT_HOST")
+        .arg("build")
+        .args(["--addr", &docker_address(), "--progress", "plain"])
+        .args(args)
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&stderr));
+    (status.code().unwrap(), text)
+}
+
+fn read(dir: &Path, path: &str) -> String {
+    fs::read_to_string(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A unique token, so that no two runs of a test share a cache entry.
+fn token() -> String {
+    brewkit_buildkit::new_id()
+}
+
+#[test]
+fn hello_example_writes_its_output() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["brewkit.jsonnet", "name.txt"] {
+        fs::copy(example.join(file), dir.path().join(file)).unwrap();
+    }
+    fs::write(dir.path().join("config.json"), "{}").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/greeting.txt"), "hello, BrewKit\n");
+}
+
+#[test]
+fn from_target_inherits_env_and_workdir_and_image_env_applies() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    base: {{ from: 'busybox', workdir: '/app', env: {{ GREETING: 'hi-{t}' }}, command: 'echo base > base.txt' }},
+    child: {{ from: 'base', command: 'pwd > where.txt && echo "$GREETING" > env.txt && echo "$PATH" > path.txt',
+              output: [{{ artifact: '/app/*.txt', 'local': 'out' }}] }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &["child"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/where.txt"), "/app\n");
+    assert_eq!(read(dir.path(), "out/env.txt"), format!("hi-{t}\n"));
+    assert_eq!(read(dir.path(), "out/base.txt"), "base\n");
+    assert!(
+        read(dir.path(), "out/path.txt").contains("/bin"),
+        "the image's PATH applies"
+    );
+}
+
+#[test]
+fn copies_files_directories_and_wildcards_from_the_context() {
+    let dir = project(
+        r#"local copy = std.native('copy');
+{
+  apiVersion: 'brewkit/v1',
+  targets: {
+    all: {
+      from: 'busybox', workdir: '/w',
+      copy: [copy('one.txt', 'one.txt'), copy('dir', 'dir'), copy('*.md', 'docs/')],
+      command: 'find . -type f | sort > /listing',
+      output: '/listing:out',
+    },
+  },
+}"#,
+        "{}",
+    );
+    fs::write(dir.path().join("one.txt"), "1").unwrap();
+    fs::create_dir_all(dir.path().join("dir/sub")).unwrap();
+    fs::write(dir.path().join("dir/sub/two.txt"), "2").unwrap();
+    fs::write(dir.path().join("a.md"), "a").unwrap();
+    fs::write(dir.path().join("b.md"), "b").unwrap();
+    fs::write(dir.path().join("unrelated.bin"), "x").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        read(dir.path(), "out/listing"),
+        "./dir/sub/two.txt\n./docs/a.md\n./docs/b.md\n./one.txt\n"
+    );
+}
+
+#[test]
+fn copy_from_a_target_and_from_an_image() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"local copyFrom = std.native('copyFrom');
+{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    _producer: {{ from: 'busybox', command: 'mkdir -p /made && echo {t} > /made/file' }},
+    all: {{
+      from: 'scratch',
+      copy: [copyFrom('_producer', '/made/file', '/result/file'), copyFrom('busybox', '/bin/busybox', '/result/busybox')],
+      output: '/result:out',
+    }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/file"), format!("{t}\n"));
+    assert!(dir.path().join("out/busybox").exists());
+}
+
+#[test]
+fn vars_are_substituted_and_shell_variables_are_left_alone() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  vars: {{
+    version: {{ from: 'busybox', command: 'echo v-{t}; echo' }},
+    broken: {{ from: 'busybox', command: 'exit 7' }},
+  }},
+  targets: {{
+    all: {{ from: 'busybox', env: {{ X: 'from-env' }},
+            command: 'echo "${{version}}|$HOME|${{X}}|${{nope:-unset}}" > /out.txt',
+            output: '/out.txt:out' }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "an unreferenced var must not run: {log}");
+    assert_eq!(
+        read(dir.path(), "out/out.txt"),
+        format!("v-{t}|/root|from-env|unset\n")
+    );
+}
+
+#[test]
+fn depends_on_sees_the_outputs_of_what_it_depends_on() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"local copy = std.native('copy');
+{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    generate: {{ from: 'busybox', command: 'echo generated-{t} > /gen.txt', output: '/gen.txt:generated' }},
+    all: {{ from: 'busybox', dependsOn: ['generate'], copy: copy('generated/gen.txt', '/in.txt'),
+            command: 'cat /in.txt > /out.txt', output: '/out.txt:out' }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/out.txt"), format!("generated-{t}\n"));
+}
+
+#[test]
+fn cache_mount_persists_across_builds_and_stays_out_of_outputs() {
+    let t = token();
+    // The copied file changes between the builds, so the command runs again (not from cache).
+    let definition = format!(
+        r#"local cache = std.native('cache');
+local copy = std.native('copy');
+{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: {{ from: 'busybox', cache: cache('test-{t}', '/cache'), copy: copy('round.txt', '/round.txt'),
+            command: 'cat /round.txt >> /cache/runs; wc -l < /cache/runs > /count',
+            output: [{{ artifact: '/count', 'local': 'out' }}, {{ artifact: '/cache', 'local': 'cache-out' }}] }},
+  }},
+}}"#
+    );
+    let dir = project(&definition, "{}");
+    fs::write(dir.path().join("round.txt"), "first\n").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/count").trim(), "1");
+    fs::write(dir.path().join("round.txt"), "second\n").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        read(dir.path(), "out/count").trim(),
+        "2",
+        "the cache mount kept the first run's file"
+    );
+    assert!(
+        !dir.path().join("cache-out/runs").exists(),
+        "the cache is not in the target's filesystem"
+    );
+}
+
+#[test]
+fn no_cache_runs_commands_again() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
+  command: 'echo ran-{t}; head -c 16 /dev/urandom | od -An -tx1 > /stamp', output: '/stamp:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    let first = read(dir.path(), "out/stamp");
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        read(dir.path(), "out/stamp"),
+        first,
+        "cached without --no-cache"
+    );
+    let (code, log) = build(dir.path(), &["--no-cache"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        log.matches(&format!("| ran-{t}")).count(),
+        1,
+        "ran once, not once per output: {log}"
+    );
+    assert_ne!(
+        read(dir.path(), "out/stamp"),
+        first,
+        "--no-cache ran it again"
+    );
+}
+
+#[test]
+fn secrets_are_readable_but_never_land_in_the_filesystem() {
+    let t = token();
+    let dir = project(
+        r#"local secret = std.native('secret');
+{
+  apiVersion: 'brewkit/v1',
+  targets: {
+    all: { from: 'busybox', secrets: secret('token', '/run/secrets/token'),
+           command: 'wc -c < /run/secrets/token > /size; ls /run/secrets > /listing',
+           output: [{ artifact: '/size', 'local': 'out' }, { artifact: '/run', 'local': 'run-out' }] },
+  },
+}"#,
+        r#"{"secrets": [{"id": "token", "path": "${BREWKIT_TEST_SECRET_DIR}/token.txt"}]}"#,
+    );
+    let secret = format!("secret-{t}");
+    fs::write(dir.path().join("token.txt"), &secret).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+        .current_dir(dir.path())
+        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
+        .env("BREWKIT_TEST_SECRET_DIR", dir.path())
+        .args(["build", "--addr", &docker_address(), "--progress", "plain"])
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert_eq!(
+        read(dir.path(), "out/size").trim(),
+        secret.len().to_string()
+    );
+    assert!(!log.contains(&secret), "the secret reached the log");
+    let mut stack = vec![dir.path().join("run-out")];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.is_file() {
+            assert!(
+                !fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .contains(&secret),
+                "{}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_secret_file_is_bad_input() {
+    let dir = project(
+        r#"local secret = std.native('secret');
+{ apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', secrets: secret('token', '/t'), command: 'true' } } }"#,
+        r#"{"secrets": [{"id": "token", "path": "/nonexistent/token.txt"}]}"#,
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("/nonexistent/token.txt"), "{log}");
+}
+
+#[test]
+fn network_none_has_only_loopback() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', network: 'none',
+  command: 'ls /sys/class/net > /ifaces # {t}', output: '/ifaces:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/ifaces"), "lo\n");
+}
+
+#[test]
+fn failing_command_exits_1_with_target_command_and_log_tail() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
+  command: 'for i in $(seq 1 30); do echo line-$i-{t}; done; exit 4' }} }} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 1, "{log}");
+    let error = log
+        .lines()
+        .skip_while(|l| !l.starts_with("brewkit: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(error.contains("all failed running `for i in"), "{error}");
+    assert!(error.contains("exit code: 4"), "{error}");
+    assert!(error.contains(&format!("line-30-{t}")), "{error}");
+    assert!(error.contains(&format!("line-11-{t}")), "{error}");
+    assert!(
+        !error.contains(&format!("line-10-{t}")),
+        "only the last 20 lines: {error}"
+    );
+}
+
+#[test]
+fn an_unchanged_project_rebuilds_fully_cached_even_when_an_unrelated_file_changes() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"local copy = std.native('copy');
+{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', copy: copy('input.txt', '/input.txt'),
+  command: 'cat /input.txt > /out.txt; echo {t} >> /out.txt', output: '/out.txt:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    fs::write(dir.path().join("input.txt"), "in").unwrap();
+    fs::write(dir.path().join("unrelated.txt"), "1").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    fs::write(dir.path().join("unrelated.txt"), "2").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains(&format!(
+            "CACHED cat /input.txt > /out.txt; echo {t} >> /out.txt"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("[all] | "), "nothing ran: {log}");
+}
