@@ -411,7 +411,5 @@ fn the_test_backend_is_reached_with_addr() {
     let dir = project("{apiVersion: 'brewkit/v1', targets: {all: {}}}");
     let (code, _, stderr) =
         run(brewkit(dir.path()).args(["build", "--addr", &format!("docker://{host}")]));
-    assert_ne!(code, 3, "{stderr}");
-    assert_ne!(code, BAD_INPUT, "{stderr}");
-    assert!(stderr.contains("BuildKit answers at docker://"), "{stderr}");
+    assert_eq!(code, 0, "{stderr}");
 }
