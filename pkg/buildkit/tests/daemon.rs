@@ -485,6 +485,47 @@ fn tree(root: &std::path::Path) -> std::collections::BTreeMap<String, (String, V
     out
 }
 
+/// Sends `context` (only `include`, when given) as a local source and exports it back into
+/// `export` in one solve; returns the session's transfers.
+async fn upload_and_export(
+    client: &Client,
+    context: &std::path::Path,
+    include: Vec<String>,
+    export: &std::path::Path,
+) -> Result<Vec<brewkit_buildkit::Transfer>, brewkit_buildkit::Error> {
+    let session = Session::start(
+        client,
+        SessionOptions {
+            name: "round-trip".into(),
+            shared_key: brewkit_buildkit::new_id(),
+            dirs: [("context".to_owned(), context.to_owned())].into(),
+            exports: vec![export.to_owned()],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let source = brewkit_llb::State::local(
+        "context",
+        &brewkit_llb::LocalOptions {
+            session_id: Some(session.id().to_owned()),
+            include_patterns: include,
+            ..Default::default()
+        },
+    );
+    let request = brewkit_buildkit::SolveRequest {
+        definition: Some(source.marshal()),
+        session: Some(session.id().to_owned()),
+        export_local: true,
+        ..Default::default()
+    };
+    let result = client
+        .solve(&brewkit_buildkit::new_id(), request, None)
+        .await;
+    let transfers = session.transfers();
+    session.close().await;
+    result.map(|_| transfers)
+}
+
 #[tokio::test]
 async fn context_uploads_and_exports_back_byte_identical() {
     let (_bridge, clients) = clients().await;
@@ -493,37 +534,9 @@ async fn context_uploads_and_exports_back_byte_identical() {
         populate_context(context.path());
         let export = tempfile::tempdir().unwrap();
         std::fs::write(export.path().join("keep.txt"), "not deleted").unwrap();
-        let session = Session::start(
-            &client,
-            SessionOptions {
-                name: "roundtrip".into(),
-                shared_key: brewkit_buildkit::new_id(),
-                dirs: [("context".to_owned(), context.path().to_owned())].into(),
-                exports: vec![export.path().to_owned()],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        let source = brewkit_llb::State::local(
-            "context",
-            &brewkit_llb::LocalOptions {
-                session_id: Some(session.id().to_owned()),
-                ..Default::default()
-            },
-        );
-        let request = brewkit_buildkit::SolveRequest {
-            definition: Some(source.marshal()),
-            session: Some(session.id().to_owned()),
-            export_local: true,
-            ..Default::default()
-        };
-        client
-            .solve(&brewkit_buildkit::new_id(), request, None)
+        let transfers = upload_and_export(&client, context.path(), Vec::new(), export.path())
             .await
             .unwrap_or_else(|e| panic!("{transport}: {e}"));
-        let transfers = session.transfers();
-        session.close().await;
 
         let mut expected = tree(context.path());
         expected.insert(
@@ -573,38 +586,14 @@ async fn include_patterns_send_only_what_is_asked() {
     }
     std::fs::write(context.path().join("other.txt"), "o").unwrap();
     let export = tempfile::tempdir().unwrap();
-    let session = Session::start(
+    let transfers = upload_and_export(
         &client,
-        SessionOptions {
-            name: "include".into(),
-            shared_key: brewkit_buildkit::new_id(),
-            dirs: [("context".to_owned(), context.path().to_owned())].into(),
-            exports: vec![export.path().to_owned()],
-            ..Default::default()
-        },
+        context.path(),
+        vec!["wanted".into()],
+        export.path(),
     )
     .await
     .unwrap();
-    let source = brewkit_llb::State::local(
-        "context",
-        &brewkit_llb::LocalOptions {
-            session_id: Some(session.id().to_owned()),
-            include_patterns: vec!["wanted".into()],
-            ..Default::default()
-        },
-    );
-    let request = brewkit_buildkit::SolveRequest {
-        definition: Some(source.marshal()),
-        session: Some(session.id().to_owned()),
-        export_local: true,
-        ..Default::default()
-    };
-    client
-        .solve(&brewkit_buildkit::new_id(), request, None)
-        .await
-        .unwrap();
-    let transfers = session.transfers();
-    session.close().await;
     let sent: Vec<_> = transfers
         .iter()
         .filter_map(|t| match t {
