@@ -121,9 +121,17 @@ fn run_build(
         let mode = build.progress;
         let renderer = tokio::task::spawn_blocking(move || {
             let mut renderer = brewkit_progress::Renderer::new(mode, std::io::stderr());
-            while let Some(event) = received.blocking_recv() {
-                renderer.event(&event);
+            loop {
+                match received.try_recv() {
+                    Ok(event) => renderer.event(&event),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                        renderer.tick();
+                        std::thread::sleep(std::time::Duration::from_millis(40));
+                    }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+                }
             }
+            renderer.finish();
         });
         let building = brewkit_build::build(&client, definition, plan, config, options, events);
         let result = tokio::select! {

@@ -64,12 +64,11 @@ pub enum Error {
     #[error("{0}")]
     Host(String),
     /// A target's or var's solve failed.
-    #[error("{node} failed{}: {message}{}", command.as_ref().map(|c| format!(" running `{c}`")).unwrap_or_default(), render_tail(log_tail))]
+    #[error("{node} failed {}: {}{}", failed_where(command, &failure.step), failure.message, render_tail(&failure.log_tail))]
     Failed {
         node: String,
         command: Option<String>,
-        message: String,
-        log_tail: Vec<String>,
+        failure: SolveFailure,
     },
     /// An output could not be written.
     #[error("{node}: output to {}: {message}", local.display())]
@@ -81,6 +80,26 @@ pub enum Error {
     /// Talking to BuildKit failed outside a node (session, gateway, image configs).
     #[error(transparent)]
     BuildKit(#[from] brewkit_buildkit::Error),
+}
+
+/// What BuildKit said about a failed solve.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SolveFailure {
+    /// BuildKit's message (for a command: its exit code).
+    pub message: String,
+    /// The name of the step that failed, when BuildKit said which.
+    pub step: Option<String>,
+    /// The last log lines of the solve, at most [`LOG_TAIL`].
+    pub log_tail: Vec<String>,
+}
+
+fn failed_where(command: &Option<String>, step: &Option<String>) -> String {
+    match (command, step) {
+        (Some(command), Some(step)) if step != command => format!("at `{step}`"),
+        (Some(command), _) => format!("running `{command}`"),
+        (None, Some(step)) => format!("at `{step}`"),
+        (None, None) => "to build".to_owned(),
+    }
 }
 
 fn render_tail(lines: &[String]) -> String {
@@ -500,7 +519,7 @@ async fn solve(
     state: &State,
     session: &str,
     export: bool,
-) -> Result<(), (String, Vec<String>)> {
+) -> Result<(), SolveFailure> {
     let definition = state.marshal();
     if definition.def.is_empty() {
         return Ok(());
@@ -521,7 +540,16 @@ async fn solve(
     let solving = shared.client.solve(&id, request, Some(tx));
     tokio::pin!(solving);
     let mut tail: VecDeque<String> = VecDeque::new();
-    let forward = |event: Event, tail: &mut VecDeque<String>| {
+    let mut step: Option<String> = None;
+    let forward = |event: Event, tail: &mut VecDeque<String>, step: &mut Option<String>| {
+        if let Event::Completed {
+            name,
+            error: Some(_),
+            ..
+        } = &event
+        {
+            step.get_or_insert_with(|| name.clone());
+        }
         if let Event::Log { data, .. } = &event {
             for line in String::from_utf8_lossy(data).lines() {
                 if tail.len() == LOG_TAIL {
@@ -538,15 +566,17 @@ async fn solve(
     let result = loop {
         tokio::select! {
             result = &mut solving => break result,
-            Some(event) = rx.recv() => forward(event, &mut tail),
+            Some(event) = rx.recv() => forward(event, &mut tail, &mut step),
         }
     };
     while let Ok(event) = rx.try_recv() {
-        forward(event, &mut tail);
+        forward(event, &mut tail, &mut step);
     }
-    result
-        .map(|_| ())
-        .map_err(|e| (e.to_string(), tail.into_iter().collect()))
+    result.map(|_| ()).map_err(|e| SolveFailure {
+        message: e.message(),
+        step,
+        log_tail: tail.into_iter().collect(),
+    })
 }
 
 fn state_uses_host_network(shared: &Shared, node: &str) -> bool {
@@ -562,11 +592,10 @@ async fn run_node(shared: &Shared, node: &Node, task: Task) -> Result<Done, Erro
     let failed = |command: &Option<String>| {
         let command = command.clone();
         let node = label.clone();
-        move |(message, log_tail): (String, Vec<String>)| Error::Failed {
+        move |failure: SolveFailure| Error::Failed {
             node,
             command,
-            message,
-            log_tail,
+            failure,
         }
     };
     match task {
@@ -602,20 +631,23 @@ async fn run_node(shared: &Shared, node: &Node, task: Task) -> Result<Done, Erro
         }
         Task::Var { state, command } => {
             let failed = failed(&command);
-            let reference = shared
-                .gateway
-                .solve(state.marshal())
-                .await
-                .map_err(|e| failed((e.to_string(), Vec::new())))?;
+            let reference = shared.gateway.solve(state.marshal()).await.map_err(|e| {
+                failed(SolveFailure {
+                    message: e.message(),
+                    ..SolveFailure::default()
+                })
+            })?;
             let stdout = shared
                 .gateway
                 .read_file(&reference, lower::VAR_OUTPUT_FILE)
                 .await
                 .map_err(|e| Error::Failed {
                     node: label.clone(),
-                    command: command.clone(),
-                    message: e.to_string(),
-                    log_tail: Vec::new(),
+                    command: None,
+                    failure: SolveFailure {
+                        message: format!("reading its output: {}", e.message()),
+                        ..SolveFailure::default()
+                    },
                 })?;
             Ok(Done::Var(lower::var_value(&stdout)))
         }
@@ -623,7 +655,7 @@ async fn run_node(shared: &Shared, node: &Node, task: Task) -> Result<Done, Erro
 }
 
 enum ExportError {
-    Solve((String, Vec<String>)),
+    Solve(SolveFailure),
     Local(PathBuf, String),
 }
 

@@ -29,6 +29,14 @@ impl Error {
         matches!(self, Self::Connect { .. } | Self::NoDaemon { .. })
     }
 
+    /// The daemon's own message for a failed call (without which call it was), else the error.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Call { status, .. } => status_text(status),
+            other => other.to_string(),
+        }
+    }
+
     pub(crate) fn call(call: &'static str) -> impl FnOnce(tonic::Status) -> Self {
         move |status| Self::Call { call, status }
     }

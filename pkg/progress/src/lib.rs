@@ -1,8 +1,14 @@
-//! Renders build progress: `plain` (a line per event, `[target]` prefixes, command output),
-//! `json` (a JSON object per line) and `quiet` (nothing). `auto` and `tty` render as `plain` for
-//! now; the live terminal view is still to come.
+//! Renders build progress: `tty` (a live view of the running targets, see [`tty`]), `plain` (a
+//! line per event, `[target]` prefixes, command output), `json` (a JSON object per line) and
+//! `quiet` (nothing). `auto` is `tty` on a terminal, `plain` elsewhere. `NO_COLOR` turns colors
+//! off.
 
-use std::{io::Write, time::Duration};
+pub mod tty;
+
+use std::{
+    io::{IsTerminal, Write},
+    time::Duration,
+};
 
 use brewkit_build::BuildEvent;
 use brewkit_buildkit::progress::{Event, LogStream};
@@ -37,10 +43,27 @@ impl std::str::FromStr for Mode {
     }
 }
 
+impl Mode {
+    /// `auto` made concrete: `tty` when stderr is a terminal, `plain` otherwise.
+    pub fn resolve(self) -> Self {
+        match self {
+            Self::Auto if std::io::stderr().is_terminal() => Self::Tty,
+            Self::Auto => Self::Plain,
+            other => other,
+        }
+    }
+}
+
+/// Whether colors are wanted: not when `NO_COLOR` is set (to anything non-empty).
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Writes events to `out` in a mode.
 pub struct Renderer<W: Write> {
     mode: Mode,
-    out: W,
+    out: Option<W>,
+    live: Option<tty::Live<W>>,
 }
 
 fn seconds(duration: &Duration) -> String {
@@ -48,55 +71,86 @@ fn seconds(duration: &Duration) -> String {
 }
 
 impl<W: Write> Renderer<W> {
-    /// A renderer writing to `out`.
+    /// A renderer writing to `out` (`auto` resolved against stderr).
     pub fn new(mode: Mode, out: W) -> Self {
-        Self { mode, out }
+        let mode = mode.resolve();
+        if mode == Mode::Tty {
+            return Self {
+                mode,
+                out: None,
+                live: Some(tty::Live::new(out, color_enabled())),
+            };
+        }
+        Self {
+            mode,
+            out: Some(out),
+            live: None,
+        }
     }
 
     /// Renders one event. Errors writing are ignored: progress must never fail a build.
     pub fn event(&mut self, event: &BuildEvent) {
+        if let Some(live) = &mut self.live {
+            live.event(event);
+            return;
+        }
+        let Some(out) = &mut self.out else { return };
         let _ = match self.mode {
-            Mode::Quiet => Ok(()),
-            Mode::Json => writeln!(self.out, "{}", to_json(event)),
-            Mode::Auto | Mode::Tty | Mode::Plain => self.plain(event),
+            Mode::Json => writeln!(out, "{}", to_json(event)),
+            Mode::Plain => plain(out, event),
+            _ => Ok(()),
         };
     }
 
-    fn plain(&mut self, event: &BuildEvent) -> std::io::Result<()> {
-        match event {
-            BuildEvent::Started { node } => writeln!(self.out, "[{node}] started"),
-            BuildEvent::Finished { node, duration } => {
-                writeln!(self.out, "[{node}] done in {}", seconds(duration))
-            }
-            BuildEvent::Exported { node, local } => {
-                writeln!(self.out, "[{node}] output written to {}", local.display())
-            }
-            BuildEvent::Progress { node, event } => match event {
-                Event::Started { name, .. } => writeln!(self.out, "[{node}] {name}"),
-                Event::Cached { name, .. } => writeln!(self.out, "[{node}] CACHED {name}"),
-                Event::Completed {
-                    name,
-                    error: Some(error),
-                    ..
-                } => writeln!(self.out, "[{node}] ERROR {name}: {error}"),
-                Event::Completed {
-                    name,
-                    duration: Some(duration),
-                    error: None,
-                    ..
-                } => writeln!(self.out, "[{node}] DONE {} {name}", seconds(duration)),
-                Event::Log { data, .. } => {
-                    for line in String::from_utf8_lossy(data).lines() {
-                        writeln!(self.out, "[{node}] | {line}")?;
-                    }
-                    Ok(())
-                }
-                Event::Warning { message, .. } => {
-                    writeln!(self.out, "[{node}] WARNING {message}")
-                }
-                Event::Completed { .. } | Event::Transfer { .. } => Ok(()),
-            },
+    /// Lets the live view refresh its clocks; call it while no event comes.
+    pub fn tick(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.tick();
         }
+    }
+
+    /// Ends the output (clears the live area).
+    pub fn finish(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.finish();
+        }
+    }
+}
+
+fn plain(out: &mut impl Write, event: &BuildEvent) -> std::io::Result<()> {
+    match event {
+        BuildEvent::Started { node } => writeln!(out, "[{node}] started"),
+        BuildEvent::Finished { node, duration } => {
+            writeln!(out, "[{node}] done in {}", seconds(duration))
+        }
+        BuildEvent::Exported { node, local } => {
+            writeln!(out, "[{node}] output written to {}", local.display())
+        }
+        BuildEvent::Progress { node, event } => match event {
+            Event::Started { name, .. } => writeln!(out, "[{node}] {name}"),
+            Event::Cached { name, .. } => writeln!(out, "[{node}] CACHED {name}"),
+            Event::Completed {
+                name,
+                error: Some(error),
+                ..
+            } => writeln!(out, "[{node}] ERROR {name}: {error}"),
+            Event::Completed {
+                name,
+                duration: Some(duration),
+                error: None,
+                ..
+            } => writeln!(out, "[{node}] DONE {} {name}", seconds(duration)),
+            Event::Log { data, .. } => {
+                for line in String::from_utf8_lossy(data).lines() {
+                    writeln!(out, "[{node}] | {line}")?;
+                }
+                Ok(())
+            }
+            Event::Warning { message, .. } => {
+                writeln!(out, "[{node}] WARNING {message}")
+            }
+            Event::Completed { .. } | Event::Transfer { .. } => Ok(()),
+        },
     }
 }
 
