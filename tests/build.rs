@@ -397,3 +397,146 @@ fn an_unchanged_project_rebuilds_fully_cached_even_when_an_unrelated_file_change
     );
     assert!(!log.contains("[all] | "), "nothing ran: {log}");
 }
+
+fn running(pattern: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {seconds} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_the_build_exits_130_and_writes_no_output() {
+    let t = token();
+    // A duration no other test uses, to find the container's process.
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
+  command: 'echo {t} > /out.txt; exec sleep 48.3', output: '/out.txt:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+        .current_dir(dir.path())
+        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
+        .args(["build", "--addr", &docker_address(), "--progress", "plain"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the command starts", 60, || running("sleep 48.3"));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    wait_until("the container stops", 20, || !running("sleep 48.3"));
+    assert!(
+        !dir.path().join("out/out.txt").exists(),
+        "no partial output"
+    );
+}
+
+/// A socket anyone may use that forwards its connections to the test backend's Docker socket,
+/// so that brewkit can run as an unprivileged user.
+fn open_proxy(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let docker = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect("BREWKIT_TEST_DOCKER_HOST");
+    let docker = docker
+        .strip_prefix("unix://")
+        .expect("a unix:// Docker host")
+        .to_owned();
+    let path = dir.join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o777)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let docker = docker.clone();
+            std::thread::spawn(move || {
+                let upstream = std::os::unix::net::UnixStream::connect(&docker).unwrap();
+                let (mut a, mut b) = (conn.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let forward = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut a, &mut b);
+                    let _ = b.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut c, mut d) = (upstream, conn);
+                let _ = std::io::copy(&mut c, &mut d);
+                let _ = d.shutdown(std::net::Shutdown::Write);
+                let _ = forward.join();
+            });
+        }
+    });
+    format!("docker://unix://{}", path.display())
+}
+
+#[test]
+fn outputs_belong_to_the_invoking_user_with_modes_kept() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', workdir: '/o',
+  command: 'echo {t} > run.sh && chmod 0755 run.sh && echo s > secret && chmod 0600 secret && mkdir -p d && echo x > d/x',
+  output: '/o:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    let proxy_dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(proxy_dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let address = open_proxy(proxy_dir.path());
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_brewkit"))
+        .args(["build", "--addr", &address, "--progress", "plain"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    for (path, mode) in [
+        ("out/run.sh", 0o755),
+        ("out/secret", 0o600),
+        ("out/d/x", 0o644),
+    ] {
+        let meta = fs::metadata(dir.path().join(path)).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "{path} belongs to the user who ran brewkit"
+        );
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            mode,
+            "{path} keeps its mode"
+        );
+    }
+    assert_eq!(fs::metadata(dir.path().join("out/d")).unwrap().uid(), 65534);
+    assert_eq!(read(dir.path(), "out/run.sh"), format!("{t}\n"));
+}
