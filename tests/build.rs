@@ -540,3 +540,94 @@ fn outputs_belong_to_the_invoking_user_with_modes_kept() {
     assert_eq!(fs::metadata(dir.path().join("out/d")).unwrap().uid(), 65534);
     assert_eq!(read(dir.path(), "out/run.sh"), format!("{t}\n"));
 }
+
+#[test]
+fn ssh_agent_reaches_the_command() {
+    let dir = project(
+        r#"local copy = std.native('copy');
+{ apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', ssh: {},
+  copy: copy('sshtools', '/sshtools'),
+  command: 'LOADER=$(ls /sshtools/ld-linux*); $LOADER --library-path /sshtools /sshtools/ssh-add -l > /keys',
+  output: '/keys:out' } } }"#,
+        "{}",
+    );
+    // The host's ssh-add and the libraries it loads, so that busybox can run it.
+    let tools = dir.path().join("sshtools");
+    fs::create_dir(&tools).unwrap();
+    let ldd = Command::new("ldd")
+        .arg("/usr/bin/ssh-add")
+        .output()
+        .unwrap();
+    let mut files = vec!["/usr/bin/ssh-add".to_owned()];
+    for line in String::from_utf8(ldd.stdout).unwrap().lines() {
+        if let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) {
+            files.push(path.to_owned());
+        }
+    }
+    for file in files {
+        fs::copy(&file, tools.join(Path::new(&file).file_name().unwrap())).unwrap();
+    }
+    let comment = format!("brewkit-build-{}", token());
+    let key = dir.path().join("key");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", &comment, "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let socket = dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the agent listens", 10, || socket.exists());
+    assert!(Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+
+    let output = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+        .current_dir(dir.path())
+        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
+        .env("SSH_AUTH_SOCK", &socket)
+        .args([
+            "build",
+            "--addr",
+            &docker_address(),
+            "--progress",
+            "plain",
+            "--no-cache",
+        ])
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let without_agent = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+        .current_dir(dir.path())
+        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
+        .env_remove("SSH_AUTH_SOCK")
+        .args(["build", "--addr", &docker_address()])
+        .output()
+        .unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(
+        read(dir.path(), "out/keys").contains(&comment),
+        "ssh-add -l lists the key"
+    );
+    assert_eq!(
+        without_agent.status.code(),
+        Some(2),
+        "no agent is bad input"
+    );
+    assert!(String::from_utf8_lossy(&without_agent.stderr).contains("SSH_AUTH_SOCK"));
+}
