@@ -631,3 +631,24 @@ fn ssh_agent_reaches_the_command() {
     );
     assert!(String::from_utf8_lossy(&without_agent.stderr).contains("SSH_AUTH_SOCK"));
 }
+
+#[test]
+fn pull_resolves_images_from_their_registry() {
+    let registry = std::env::var("BREWKIT_TEST_REGISTRY")
+        .expect("BREWKIT_TEST_REGISTRY is not set: run scripts/test");
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: '{registry}/busybox',
+  command: 'echo pulled-{t} > /p', output: '/p:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &["--pull"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/p"), format!("pulled-{t}\n"));
+    assert!(
+        log.contains(&format!("docker-image://{registry}/busybox:latest")),
+        "{log}"
+    );
+}
