@@ -75,6 +75,12 @@ fn golden_definitions_and_target_lists() {
         let (code, stdout, stderr) = run(brewkit(&dir).arg("targets"));
         assert_eq!(code, 0, "{name}: {stderr}");
         golden(&dir.join("targets.txt"), &stdout);
+
+        for (format, file) in [("dot", "graph.dot"), ("mermaid", "graph.mmd")] {
+            let (code, stdout, stderr) = run(brewkit(&dir).args(["graph", "--format", format]));
+            assert_eq!(code, 0, "{name}: {stderr}");
+            golden(&dir.join(file), &stdout);
+        }
     }
 }
 
@@ -412,4 +418,45 @@ fn the_test_backend_is_reached_with_addr() {
     let (code, _, stderr) =
         run(brewkit(dir.path()).args(["build", "--addr", &format!("docker://{host}")]));
     assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn graph_draws_every_edge_of_a_fixture() {
+    let dir = fixtures().join("every-directive");
+    let (code, stdout, stderr) = run(brewkit(&dir).args(["graph", "--format", "dot"]));
+    assert_eq!(code, 0, "{stderr}");
+    let edges: Vec<&str> = stdout.lines().filter(|l| l.contains(" -> ")).collect();
+    for (from, label, to) in [
+        ("all", "member", "artifacts"),
+        ("all", "member", "publish"),
+        ("artifacts", "from", "_base"),
+        ("artifacts", "dependsOn", "tools"),
+        ("artifacts", "copyFrom", "tools"),
+        ("artifacts", "copyFrom", "docker.io/library/busybox:1.36"),
+        ("artifacts", "uses", "${version}"),
+        ("publish", "dependsOn", "artifacts"),
+        ("single", "from", "_base"),
+        ("_base", "from", "docker.io/library/busybox:latest"),
+        ("tools", "from", "registry.local:5000/team/tools:1.0"),
+    ] {
+        let id = |name: &str| {
+            stdout
+                .lines()
+                .find(|l| l.contains(&format!("[label={name:?},")))
+                .and_then(|l| l.split_whitespace().next())
+                .unwrap_or_else(|| panic!("no node {name}: {stdout}"))
+                .to_owned()
+        };
+        let (a, b) = (id(from), id(to));
+        assert!(
+            edges
+                .iter()
+                .any(|e| e.contains(&format!("{a} -> {b} [label={label:?}"))),
+            "{from} -{label}-> {to} missing: {stdout}"
+        );
+    }
+    assert_eq!(edges.len(), 11, "{stdout}");
+    let (code, _, stderr) = run(brewkit(&dir).args(["graph", "nope"]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(stderr.contains("unknown target"), "{stderr}");
 }

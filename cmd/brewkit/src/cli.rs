@@ -56,6 +56,15 @@ pub enum Command {
     Build(BuildArgs),
     /// List the public targets and what each one is
     Targets,
+    /// Draw the target graph: from, copyFrom, dependsOn, composite members and vars
+    Graph {
+        /// Output format
+        #[arg(long = "format", value_enum, default_value = "dot")]
+        format: GraphFormatArg,
+        /// Only what these targets reach [default: every target]
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+    },
     /// Manage the host config (~/.brewkit/config or $BREWKIT_CONFIG)
     Config {
         #[command(subcommand)]
@@ -111,6 +120,15 @@ pub enum BuildCommand {
     Definition,
     /// Print the JSON the definition file evaluates to, before validation
     DefinitionDebug,
+}
+
+/// `brewkit graph --format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GraphFormatArg {
+    /// Graphviz
+    Dot,
+    /// Mermaid flowchart
+    Mermaid,
 }
 
 #[derive(Debug, Subcommand)]

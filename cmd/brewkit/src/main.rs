@@ -79,6 +79,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 run_build(&build, &loaded.definition, &plan, &config, &options)
             }
         },
+        Command::Graph { format, targets } => {
+            let loaded = load(&cli.definition)?;
+            let format = match format {
+                cli::GraphFormatArg::Dot => brewkit_definition::graph::GraphFormat::Dot,
+                cli::GraphFormatArg::Mermaid => brewkit_definition::graph::GraphFormat::Mermaid,
+            };
+            let text = brewkit_definition::graph::render(&loaded.definition, &targets, format)
+                .map_err(Failure::bad_input)?;
+            stdout_result(std::io::stdout().lock().write_all(text.as_bytes()))
+        }
         Command::Targets => {
             let loaded = load(&cli.definition)?;
             print_targets(&loaded.definition)

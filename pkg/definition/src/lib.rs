@@ -6,6 +6,7 @@
 //!                 ──Plan::new (targets asked for)──▶ Plan ──check_host (config)──▶ ready to build
 //! ```
 
+pub mod graph;
 mod image;
 mod model;
 pub mod natives;
