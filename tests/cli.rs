@@ -460,3 +460,54 @@ fn graph_draws_every_edge_of_a_fixture() {
     assert_eq!(code, BAD_INPUT);
     assert!(stderr.contains("unknown target"), "{stderr}");
 }
+
+#[test]
+fn completion_scripts_for_each_shell() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {build: {}, test: {}, _private: {}}}");
+    for (shell, marker) in [
+        ("bash", "complete -F _brewkit_with_targets"),
+        ("zsh", "#compdef brewkit"),
+        ("fish", "complete -c brewkit"),
+    ] {
+        let (code, stdout, stderr) = run(brewkit(dir.path()).args(["completion", shell]));
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(stdout.contains(marker), "{shell}: {stdout}");
+        assert!(
+            stdout.contains("__complete-targets"),
+            "{shell} completes target names"
+        );
+    }
+    let (code, stdout, _) = run(brewkit(dir.path()).arg("__complete-targets"));
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "build\ntest\n");
+}
+
+#[test]
+fn bash_completes_target_names_from_the_definition() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1', targets: {build: {}, bench: {}, test: {}, _private: {}}}",
+    );
+    let (_, script, _) = run(brewkit(dir.path()).args(["completion", "bash"]));
+    fs::write(dir.path().join("brewkit.bash"), script).unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_brewkit"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let output = Command::new("bash")
+        .current_dir(dir.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+        .arg("-c")
+        .arg(
+            "source ./brewkit.bash; COMP_WORDS=(brewkit build b); COMP_CWORD=2; \
+             _brewkit_with_targets brewkit b build; printf '%s\\n' \"${COMPREPLY[@]}\" | sort -u",
+        )
+        .output()
+        .unwrap();
+    let words = String::from_utf8_lossy(&output.stdout);
+    assert!(words.lines().any(|w| w == "build"), "{words}");
+    assert!(words.lines().any(|w| w == "bench"), "{words}");
+    assert!(
+        !words.lines().any(|w| w == "test" || w == "_private"),
+        "{words}"
+    );
+}

@@ -72,6 +72,14 @@ pub enum Command {
     },
     /// Print the version and the supported build definition versions
     Version,
+    /// Print a shell completion script (targets of ./brewkit.jsonnet complete too)
+    Completion {
+        /// bash, zsh or fish
+        shell: CompletionShell,
+    },
+    /// Public target names, one a line (used by the completion scripts)
+    #[command(name = "__complete-targets", hide = true)]
+    CompleteTargets,
 }
 
 #[derive(Debug, Args)]
@@ -79,7 +87,7 @@ pub struct BuildArgs {
     #[command(subcommand)]
     pub command: Option<BuildCommand>,
     /// Targets to build
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", value_hint = clap::ValueHint::Other)]
     pub targets: Vec<String>,
     #[command(flatten)]
     pub daemon: DaemonArgs,
@@ -120,6 +128,14 @@ pub enum BuildCommand {
     Definition,
     /// Print the JSON the definition file evaluates to, before validation
     DefinitionDebug,
+}
+
+/// Shells `brewkit completion` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// `brewkit graph --format`.

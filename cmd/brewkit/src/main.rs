@@ -1,6 +1,7 @@
 //! `brewkit`: argument parsing, wiring and exit codes. The work is done in `pkg/`.
 
 mod cli;
+mod completion;
 
 use std::{
     io::Write,
@@ -100,6 +101,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
             brewkit_config::init(&path).map_err(Failure::bad_input)?;
             println!("wrote {}", path.display());
             Ok(())
+        }
+        Command::Completion { shell } => stdout_result(
+            std::io::stdout()
+                .lock()
+                .write_all(completion::script(shell).as_bytes()),
+        ),
+        Command::CompleteTargets => {
+            let loaded = load(&cli.definition)?;
+            let names: String = loaded
+                .definition
+                .public_targets()
+                .map(|t| format!("{t}\n"))
+                .collect();
+            stdout_result(std::io::stdout().lock().write_all(names.as_bytes()))
         }
         Command::Version => {
             println!(
