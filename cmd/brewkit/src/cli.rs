@@ -72,6 +72,11 @@ pub enum Command {
     },
     /// Print the version and the supported build definition versions
     Version,
+    /// BuildKit's build cache
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Print a shell completion script (targets of ./brewkit.jsonnet complete too)
     Completion {
         /// bash, zsh or fish
@@ -128,6 +133,32 @@ pub enum BuildCommand {
     Definition,
     /// Print the JSON the definition file evaluates to, before validation
     DefinitionDebug,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Show the build cache's disk usage
+    Du {
+        /// One line per cache record
+        #[arg(long, short)]
+        verbose: bool,
+        /// Only records matching a BuildKit filter, e.g. description~=go (repeatable)
+        #[arg(long = "filter", value_name = "FILTER")]
+        filters: Vec<String>,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Remove unused build cache records
+    Clear {
+        /// Remove everything not in use, not only what BuildKit would collect first
+        #[arg(long, short)]
+        all: bool,
+        /// Only records matching a BuildKit filter, e.g. description~=go (repeatable)
+        #[arg(long = "filter", value_name = "FILTER")]
+        filters: Vec<String>,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
 }
 
 /// Shells `brewkit completion` writes for.

@@ -116,6 +116,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .collect();
             stdout_result(std::io::stdout().lock().write_all(names.as_bytes()))
         }
+        Command::Cache { command } => {
+            let daemon = match &command {
+                cli::CacheCommand::Du { daemon, .. } | cli::CacheCommand::Clear { daemon, .. } => {
+                    daemon
+                }
+            };
+            let output = runtime()?.block_on(async {
+                let client = connect(daemon).await?;
+                let failed = |e: brewkit_buildkit::Error| Failure {
+                    code: exit::BUILD_FAILED,
+                    message: e.to_string(),
+                };
+                match &command {
+                    cli::CacheCommand::Du {
+                        verbose, filters, ..
+                    } => {
+                        let records = client.disk_usage(filters).await.map_err(failed)?;
+                        Ok(brewkit_progress::cache::usage(&records, *verbose))
+                    }
+                    cli::CacheCommand::Clear { all, filters, .. } => {
+                        let records = client.prune(*all, filters).await.map_err(failed)?;
+                        Ok(brewkit_progress::cache::pruned(&records))
+                    }
+                }
+            })?;
+            stdout_result(std::io::stdout().lock().write_all(output.as_bytes()))
+        }
         Command::Version => {
             println!(
                 "brewkit {} (build definition {})",
@@ -136,11 +163,7 @@ fn run_build(
     config: &brewkit_config::Config,
     options: &brewkit_build::BuildOptions,
 ) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure {
-        code: exit::BUILD_FAILED,
-        message: format!("cannot start the async runtime: {e}"),
-    })?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let client = connect(&build.daemon).await?;
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mode = build.progress;
@@ -177,6 +200,13 @@ fn run_build(
             },
             message: e.to_string(),
         })
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new().map_err(|e| Failure {
+        code: exit::BUILD_FAILED,
+        message: format!("cannot start the async runtime: {e}"),
     })
 }
 

@@ -10,7 +10,8 @@ use crate::{
     proto::{
         moby::buildkit::v1::{
             control_client::ControlClient, types::WorkerRecord, DiskUsageRequest, InfoRequest,
-            ListWorkersRequest, SolveRequest as ControlSolveRequest, StatusRequest, UsageRecord,
+            ListWorkersRequest, PruneRequest, SolveRequest as ControlSolveRequest, StatusRequest,
+            UsageRecord,
         },
         pb,
     },
@@ -128,14 +129,37 @@ impl Client {
         }
     }
 
-    /// The build cache's records.
-    pub async fn disk_usage(&self) -> Result<Vec<UsageRecord>, Error> {
+    /// The build cache's records (those matching `filter`, BuildKit's filter syntax, if any).
+    pub async fn disk_usage(&self, filter: &[String]) -> Result<Vec<UsageRecord>, Error> {
         let response = self
             .control()
-            .disk_usage(DiskUsageRequest::default())
+            .disk_usage(DiskUsageRequest {
+                filter: filter.to_vec(),
+                ..DiskUsageRequest::default()
+            })
             .await
             .map_err(Error::call("DiskUsage"))?;
         Ok(response.into_inner().record)
+    }
+
+    /// Removes build cache records: unused ones, or with `all` everything not in use (like
+    /// `buildctl prune --all`), only those matching `filter` if any. Returns the records removed.
+    pub async fn prune(&self, all: bool, filter: &[String]) -> Result<Vec<UsageRecord>, Error> {
+        let mut stream = self
+            .control()
+            .prune(PruneRequest {
+                all,
+                filter: filter.to_vec(),
+                ..PruneRequest::default()
+            })
+            .await
+            .map_err(Error::call("Prune"))?
+            .into_inner();
+        let mut removed = Vec::new();
+        while let Some(record) = stream.message().await.map_err(Error::call("Prune"))? {
+            removed.push(record);
+        }
+        Ok(removed)
     }
 
     /// Solves `request` as job `id`, sending progress to `events`. Returns the exporter's

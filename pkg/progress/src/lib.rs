@@ -3,6 +3,7 @@
 //! `quiet` (nothing). `auto` is `tty` on a terminal, `plain` elsewhere. `NO_COLOR` turns colors
 //! off.
 
+pub mod cache;
 pub mod tty;
 
 use std::{
