@@ -15,8 +15,8 @@ pub fn usage(records: &[UsageRecord], verbose: bool) -> String {
     if verbose {
         let _ = writeln!(
             out,
-            "{:<28} {:>10}  {:<9} {}",
-            "ID", "SIZE", "STATE", "DESCRIPTION"
+            "{:<28} {:>10}  {:<9} DESCRIPTION",
+            "ID", "SIZE", "STATE"
         );
         let mut sorted: Vec<&UsageRecord> = records.iter().collect();
         sorted.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.id.cmp(&b.id)));
