@@ -511,3 +511,42 @@ fn bash_completes_target_names_from_the_definition() {
         "{words}"
     );
 }
+
+#[test]
+fn fmt_formats_then_check_passes() {
+    let dir = project("{apiVersion:'brewkit/v1',\n   targets:{a:{from:'busybox',command:'true'}}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["fmt", "--check"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("not formatted: brewkit.jsonnet"),
+        "{stderr}"
+    );
+    assert!(
+        fs::read_to_string(dir.path().join("brewkit.jsonnet"))
+            .unwrap()
+            .starts_with("{apiVersion:'brewkit/v1',"),
+        "--check changes nothing"
+    );
+
+    let (code, stdout, stderr) = run(brewkit(dir.path()).args(["fmt", "brewkit.jsonnet"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "formatted brewkit.jsonnet\n");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["fmt", "--check", "brewkit.jsonnet"]));
+    assert_eq!(code, 0, "{stderr}");
+    // Formatting changed nothing the definition means.
+    let (code, stdout, _) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("\"command\": \"true\""), "{stdout}");
+
+    fs::write(dir.path().join("broken.jsonnet"), "{ a: ").unwrap();
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["fmt", "broken.jsonnet"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert!(
+        stderr.contains("broken.jsonnet: not valid Jsonnet"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("broken.jsonnet")).unwrap(),
+        "{ a: "
+    );
+}

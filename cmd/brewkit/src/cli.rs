@@ -72,6 +72,15 @@ pub enum Command {
     },
     /// Print the version and the supported build definition versions
     Version,
+    /// Format Jsonnet files in place (atomically)
+    Fmt {
+        /// Change nothing; list the files that are not formatted and exit with 1 if any
+        #[arg(long)]
+        check: bool,
+        /// Files to format [default: ./brewkit.jsonnet]
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// BuildKit's build cache
     Cache {
         #[command(subcommand)]

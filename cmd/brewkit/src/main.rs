@@ -143,6 +143,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })?;
             stdout_result(std::io::stdout().lock().write_all(output.as_bytes()))
         }
+        Command::Fmt { check, files } => {
+            let files = if files.is_empty() {
+                vec![PathBuf::from(brewkit_definition::DEFAULT_FILE)]
+            } else {
+                files
+            };
+            let mut changed = Vec::new();
+            for file in &files {
+                if brewkit_jsonnet::format::format_file(file, check).map_err(Failure::bad_input)? {
+                    changed.push(file.display().to_string());
+                }
+            }
+            if check && !changed.is_empty() {
+                return Err(Failure {
+                    code: exit::BUILD_FAILED,
+                    message: format!("not formatted: {}", changed.join(", ")),
+                });
+            }
+            for file in &changed {
+                println!("formatted {file}");
+            }
+            Ok(())
+        }
         Command::Version => {
             println!(
                 "brewkit {} (build definition {})",

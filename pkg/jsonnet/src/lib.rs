@@ -12,6 +12,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub mod format;
+
 use jrsonnet_evaluator::{
     error::ErrorKind,
     function::{
