@@ -550,3 +550,40 @@ fn fmt_formats_then_check_passes() {
         "{ a: "
     );
 }
+
+#[test]
+fn the_projects_own_build_and_the_examples_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let (code, stdout, stderr) = run(brewkit(&root).args(["build", "definition"]));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["targets"]["build"]["output"][0]["local"], "bin");
+    let (code, stdout, stderr) = run(brewkit(&root).args(["graph", "--format", "dot"]));
+    assert_eq!(code, 0, "{stderr}");
+    for target in ["build", "test", "clippy", "fmt", "_sources", "_toolchain"] {
+        assert!(
+            stdout.contains(&format!("[label={target:?}")),
+            "{target}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("docker.io/library/rust:1.88-bookworm"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(brewkit(&root).arg("targets"));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("build   from _toolchain; outputs to bin"),
+        "{stdout}"
+    );
+
+    for example in ["hello", "go-service", "rust-workspace"] {
+        let file = root.join("examples").join(example).join("brewkit.jsonnet");
+        let (code, _, stderr) = run(brewkit(&root)
+            .arg("build")
+            .arg("definition")
+            .arg("-f")
+            .arg(&file));
+        assert_eq!(code, 0, "{example}: {stderr}");
+    }
+}

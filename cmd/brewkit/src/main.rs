@@ -167,8 +167,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Version => {
+            let commit = option_env!("BREWKIT_COMMIT")
+                .filter(|c| !c.is_empty())
+                .map(|c| format!(", commit {c}"))
+                .unwrap_or_default();
             println!(
-                "brewkit {} (build definition {})",
+                "brewkit {}{commit} (build definition {})",
                 env!("CARGO_PKG_VERSION"),
                 brewkit_definition::API_VERSIONS.join(", ")
             );
