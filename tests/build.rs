@@ -45,6 +45,10 @@ fn read(dir: &Path, path: &str) -> String {
     fs::read_to_string(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Tests that rely on BuildKit's cache between two builds hold this for reading; the test that
+/// prunes the cache holds it for writing, so that it never prunes in between.
+static CACHE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// A unique token, so that no two runs of a test share a cache entry.
 fn token() -> String {
     brewkit_buildkit::new_id()
@@ -199,6 +203,7 @@ fn depends_on_sees_the_outputs_of_what_it_depends_on() {
 
 #[test]
 fn cache_mount_persists_across_builds_and_stays_out_of_outputs() {
+    let _cache = CACHE.read().unwrap_or_else(|e| e.into_inner());
     let t = token();
     // The copied file changes between the builds, so the command runs again (not from cache).
     let definition = format!(
@@ -234,6 +239,7 @@ local copy = std.native('copy');
 
 #[test]
 fn no_cache_runs_commands_again() {
+    let _cache = CACHE.read().unwrap_or_else(|e| e.into_inner());
     let t = token();
     let dir = project(
         &format!(
@@ -373,6 +379,7 @@ fn failing_command_exits_1_with_target_command_and_log_tail() {
 
 #[test]
 fn an_unchanged_project_rebuilds_fully_cached_even_when_an_unrelated_file_changes() {
+    let _cache = CACHE.read().unwrap_or_else(|e| e.into_inner());
     let t = token();
     let dir = project(
         &format!(
@@ -655,6 +662,7 @@ fn pull_resolves_images_from_their_registry() {
 
 #[test]
 fn cache_du_and_clear() {
+    let _cache = CACHE.write().unwrap_or_else(|e| e.into_inner());
     let t = token();
     let dir = project(
         &format!(
@@ -691,7 +699,7 @@ fn cache_du_and_clear() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_owned();
-    let (code, text) = cache(&["clear", "--all", "--filter", &format!("id=={id}")]);
+    let (code, text) = cache(&["clear", "--filter", &format!("id=={id}")]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(text, "freed 3.0 MB in 1 records\n");
     let (_, text) = cache(&["du", "--filter", &filter]);
@@ -699,4 +707,22 @@ fn cache_du_and_clear() {
     let (code, text) = cache(&["du"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("reclaimable:"), "{text}");
+}
+
+#[test]
+fn a_var_on_the_host_network_gets_the_entitlement() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1',
+  vars: {{ ifaces: {{ from: 'busybox', network: 'host', command: 'echo {t}; ls /sys/class/net | wc -l' }} }},
+  targets: {{ all: {{ from: 'busybox', command: 'echo "${{ifaces}}" > /v', output: '/v:out' }} }} }}"#
+        ),
+        r#"{"entitlements": ["network.host"]}"#,
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    let value = read(dir.path(), "out/v");
+    assert!(value.starts_with(&t), "{value}");
+    assert!(log.contains("[vars]"), "var progress is shown: {log}");
 }

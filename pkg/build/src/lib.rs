@@ -149,7 +149,33 @@ pub async fn build(
 ) -> Result<(), Error> {
     let session_options = session_options(definition, plan, config, &options.context)?;
     let session = Session::start(client, session_options.clone()).await?;
-    let gateway = client.gateway(Some(session.id().to_owned()), None).await?;
+    // Vars run in the gateway build: it carries their entitlements, and its progress is
+    // reported under "vars".
+    let entitlements =
+        if plan.vars.keys().any(|name| {
+            definition.vars[name].run.network == Some(brewkit_definition::Network::Host)
+        }) {
+            vec!["network.host".to_owned()]
+        } else {
+            Vec::new()
+        };
+    let (var_events, mut var_received) = tokio::sync::mpsc::unbounded_channel();
+    let forward_to = events.clone();
+    tokio::spawn(async move {
+        while let Some(event) = var_received.recv().await {
+            let _ = forward_to.send(BuildEvent::Progress {
+                node: "vars".to_owned(),
+                event,
+            });
+        }
+    });
+    let gateway = client
+        .gateway(
+            Some(session.id().to_owned()),
+            entitlements,
+            Some(var_events),
+        )
+        .await?;
     let images = resolve_images(&gateway, definition, plan, options.pull).await?;
     let shared = Arc::new(Shared {
         client: client.clone(),
@@ -394,13 +420,25 @@ async fn schedule(shared: Arc<Shared>) -> Result<(), Error> {
     }
 }
 
-/// `base/path` without `.` components (`./out` under `.` is `out`).
+/// `base/path` without `.` components and with `..` applied lexically (`./out` under `.` is
+/// `out`, `../dist` under `/p/app` is `/p/dist`).
 fn clean_join(base: &Path, path: &str) -> PathBuf {
-    let joined: PathBuf = base
-        .join(path)
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect();
+    let mut joined = PathBuf::new();
+    for component in base.join(path).components() {
+        match component {
+            std::path::Component::CurDir => {}
+            // Lexically, like the shell's `cd`, so that outputs' common root is right.
+            std::path::Component::ParentDir
+                if joined
+                    .components()
+                    .next_back()
+                    .is_some_and(|c| matches!(c, std::path::Component::Normal(_))) =>
+            {
+                joined.pop();
+            }
+            other => joined.push(other),
+        }
+    }
     if joined.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {

@@ -274,3 +274,18 @@ fn outputs_land_under_their_relative_directory() {
         .collect();
     assert_eq!(dests, ["/out/bin/", "/"]);
 }
+
+#[test]
+fn output_paths_are_cleaned_lexically() {
+    assert_eq!(clean_join(Path::new("."), "./out"), PathBuf::from("out"));
+    assert_eq!(clean_join(Path::new("."), "."), PathBuf::from("."));
+    assert_eq!(
+        clean_join(Path::new("/p/app"), "../dist"),
+        PathBuf::from("/p/dist")
+    );
+    assert_eq!(
+        clean_join(Path::new("/p/app"), "a/../b"),
+        PathBuf::from("/p/app/b")
+    );
+    assert_eq!(clean_join(Path::new(".."), "x"), PathBuf::from("../x"));
+}

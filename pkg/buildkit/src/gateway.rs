@@ -89,10 +89,12 @@ impl Drop for Gateway {
 }
 
 impl Client {
-    /// Starts a gateway build on `session` (for local sources and secrets of the runs it solves).
+    /// Starts a gateway build on `session` (for local sources and secrets of the runs it solves),
+    /// granted `entitlements` (such as `network.host`) for every solve in it.
     pub async fn gateway(
         &self,
         session: Option<String>,
+        entitlements: Vec<String>,
         events: Option<UnboundedSender<Event>>,
     ) -> Result<Gateway, Error> {
         let id = new_id();
@@ -108,6 +110,7 @@ impl Client {
                     &solve_id,
                     ControlSolve {
                         session,
+                        entitlements,
                         ..ControlSolve::default()
                     },
                     events,

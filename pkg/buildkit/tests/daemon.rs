@@ -232,7 +232,7 @@ async fn failing_command_fails_the_solve() {
 #[tokio::test]
 async fn gateway_resolves_solves_and_reads() {
     let client = client().await;
-    let gateway = client.gateway(None, None).await.unwrap();
+    let gateway = client.gateway(None, Vec::new(), None).await.unwrap();
     let image = gateway
         .resolve_image_config(
             "docker.io/library/busybox:latest",
@@ -746,7 +746,7 @@ async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
     .unwrap();
     let reference = format!("{registry}/busybox:latest");
     let gateway = client
-        .gateway(Some(session.id().to_owned()), None)
+        .gateway(Some(session.id().to_owned()), Vec::new(), None)
         .await
         .unwrap();
     let image = gateway
