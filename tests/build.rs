@@ -22,23 +22,28 @@ fn project(definition: &str, config: &str) -> tempfile::TempDir {
     dir
 }
 
-fn build(dir: &Path, args: &[&str]) -> (i32, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+/// `brewkit build` in `dir` against the test backend, with `dir/config.json` as host config and
+/// plain progress; callers add arguments and environment.
+fn build_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_brewkit"));
+    command
         .current_dir(dir)
         .env("BREWKIT_CONFIG", dir.join("config.json"))
         .env_remove("BUILDKIT_HOST")
         .arg("build")
-        .args(["--addr", &docker_address(), "--progress", "plain"])
-        .args(args)
-        .output()
-        .unwrap();
-    let mut text = String::from_utf8_lossy(&stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&stderr));
-    (status.code().unwrap(), text)
+        .args(["--addr", &docker_address(), "--progress", "plain"]);
+    command
+}
+
+/// Exit code and stdout+stderr of a finished command.
+fn outcome(output: Output) -> (i32, String) {
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap(), text)
+}
+
+fn build(dir: &Path, args: &[&str]) -> (i32, String) {
+    outcome(build_command(dir).args(args).output().unwrap())
 }
 
 fn read(dir: &Path, path: &str) -> String {
@@ -289,19 +294,13 @@ fn secrets_are_readable_but_never_land_in_the_filesystem() {
     );
     let secret = format!("secret-{t}");
     fs::write(dir.path().join("token.txt"), &secret).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_brewkit"))
-        .current_dir(dir.path())
-        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
-        .env("BREWKIT_TEST_SECRET_DIR", dir.path())
-        .args(["build", "--addr", &docker_address(), "--progress", "plain"])
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let (code, log) = outcome(
+        build_command(dir.path())
+            .env("BREWKIT_TEST_SECRET_DIR", dir.path())
+            .output()
+            .unwrap(),
     );
-    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert_eq!(code, 0, "{log}");
     assert_eq!(
         read(dir.path(), "out/size").trim(),
         secret.len().to_string()
@@ -435,10 +434,7 @@ fn ctrl_c_cancels_the_build_exits_130_and_writes_no_output() {
         ),
         "{}",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brewkit"))
-        .current_dir(dir.path())
-        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
-        .args(["build", "--addr", &docker_address(), "--progress", "plain"])
+    let mut child = build_command(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -598,45 +594,28 @@ fn ssh_agent_reaches_the_command() {
         .unwrap()
         .success());
 
-    let output = Command::new(env!("CARGO_BIN_EXE_brewkit"))
-        .current_dir(dir.path())
-        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
-        .env("SSH_AUTH_SOCK", &socket)
-        .args([
-            "build",
-            "--addr",
-            &docker_address(),
-            "--progress",
-            "plain",
-            "--no-cache",
-        ])
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let (code, log) = outcome(
+        build_command(dir.path())
+            .env("SSH_AUTH_SOCK", &socket)
+            .arg("--no-cache")
+            .output()
+            .unwrap(),
     );
-    let without_agent = Command::new(env!("CARGO_BIN_EXE_brewkit"))
-        .current_dir(dir.path())
-        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
-        .env_remove("SSH_AUTH_SOCK")
-        .args(["build", "--addr", &docker_address()])
-        .output()
-        .unwrap();
+    let (without_agent, without_log) = outcome(
+        build_command(dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap(),
+    );
     let _ = agent.kill();
     let _ = agent.wait();
-    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert_eq!(code, 0, "{log}");
     assert!(
         read(dir.path(), "out/keys").contains(&comment),
         "ssh-add -l lists the key"
     );
-    assert_eq!(
-        without_agent.status.code(),
-        Some(2),
-        "no agent is bad input"
-    );
-    assert!(String::from_utf8_lossy(&without_agent.stderr).contains("SSH_AUTH_SOCK"));
+    assert_eq!(without_agent, 2, "no agent is bad input: {without_log}");
+    assert!(without_log.contains("SSH_AUTH_SOCK"), "{without_log}");
 }
 
 #[test]
