@@ -745,7 +745,7 @@ async fn export(
         .await
         .map_err(|e| ExportError::Local(root.clone(), e.to_string()))?;
     let result = solve(shared, node, &exported, session.id(), true).await;
-    let transfers = session.transfers();
+    let transfers = session.transfers().await;
     session.close().await;
     result.map_err(ExportError::Solve)?;
     for transfer in transfers {

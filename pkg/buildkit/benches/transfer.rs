@@ -79,10 +79,8 @@ async fn upload(client: &Client, context: &Path) -> Duration {
         .await;
     let took = start.elapsed();
     if let Err(e) = result {
-        panic!(
-            "upload failed after {took:?}: {e}; transfers: {:?}",
-            session.transfers()
-        );
+        let transfers = session.transfers().await;
+        panic!("upload failed after {took:?}: {e}; transfers: {transfers:?}");
     }
     session.close().await;
     took

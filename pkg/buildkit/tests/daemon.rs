@@ -521,7 +521,7 @@ async fn upload_and_export(
     let result = client
         .solve(&brewkit_buildkit::new_id(), request, None)
         .await;
-    let transfers = session.transfers();
+    let transfers = session.transfers().await;
     session.close().await;
     result.map(|_| transfers)
 }
@@ -822,7 +822,7 @@ async fn thousands_of_small_files_upload_on_one_session() {
     let result = client
         .solve(&brewkit_buildkit::new_id(), request, None)
         .await;
-    let transfers = session.transfers();
+    let transfers = session.transfers().await;
     session.close().await;
     result.unwrap_or_else(|e| panic!("{e}; transfers: {transfers:?}"));
 }

@@ -4,10 +4,13 @@
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
 };
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -39,12 +42,68 @@ pub enum Transfer {
     },
 }
 
-/// Shared record of the session's transfers.
-pub(super) type Transfers = Arc<Mutex<Vec<Transfer>>>;
+/// The session's transfers: those that ended, and how many are still running.
+#[derive(Clone, Default)]
+pub(super) struct Transfers(Arc<TransfersInner>);
 
-fn record(transfers: &Transfers, transfer: Transfer) {
-    if let Ok(mut list) = transfers.lock() {
-        list.push(transfer);
+impl std::fmt::Debug for Transfers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfers")
+            .field("running", &self.0.running.load(Ordering::SeqCst))
+            .field("ended", &self.ended())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct TransfersInner {
+    ended: Mutex<Vec<Transfer>>,
+    running: AtomicUsize,
+    changed: Notify,
+}
+
+/// A running transfer; when it is dropped, the transfer counts as ended.
+pub(super) struct Running(Transfers);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0 .0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0 .0.changed.notify_waiters();
+    }
+}
+
+impl Transfers {
+    /// Counts a transfer as running until the returned guard is dropped.
+    pub(super) fn start(&self) -> Running {
+        self.0.running.fetch_add(1, Ordering::SeqCst);
+        Running(self.clone())
+    }
+
+    fn record(&self, transfer: Transfer) {
+        if let Ok(mut list) = self.0.ended.lock() {
+            list.push(transfer);
+        }
+    }
+
+    /// The transfers that ended so far.
+    pub(super) fn ended(&self) -> Vec<Transfer> {
+        self.0.ended.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Waits until no transfer runs (a solve can return before our side of its last transfer
+    /// has finished writing), at most `limit`; then the transfers that ended.
+    pub(super) async fn settled(&self, limit: std::time::Duration) -> Vec<Transfer> {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let changed = self.0.changed.notified();
+                if self.0.running.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await;
+        self.ended()
     }
 }
 
@@ -98,17 +157,16 @@ impl FileSync for FileSyncService {
         let (outgoing, rx) = mpsc::channel(64);
         let incoming = drain(request.into_inner());
         let transfers = self.transfers.clone();
+        let running = transfers.start();
         tokio::spawn(async move {
             let result = filesync::send(&root, &sync.filter, incoming, outgoing)
                 .await
                 .map_err(|e| e.to_string());
-            record(
-                &transfers,
-                Transfer::Sent {
-                    dir_name: sync.dir_name,
-                    result,
-                },
-            );
+            transfers.record(Transfer::Sent {
+                dir_name: sync.dir_name,
+                result,
+            });
+            drop(running);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -153,11 +211,13 @@ impl FileSend for FileSendService {
         let (outgoing, rx) = mpsc::channel(64);
         let incoming = drain(request.into_inner());
         let transfers = self.transfers.clone();
+        let running = transfers.start();
         tokio::spawn(async move {
             let result = filesync::receive(&dest, incoming, outgoing, &ReceiveOptions::default())
                 .await
                 .map_err(|e| e.to_string());
-            record(&transfers, Transfer::Received { dest, result });
+            transfers.record(Transfer::Received { dest, result });
+            drop(running);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

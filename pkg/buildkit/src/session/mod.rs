@@ -114,9 +114,12 @@ impl Session {
         &self.id
     }
 
-    /// The file transfers finished so far, in the order they ended.
-    pub fn transfers(&self) -> Vec<Transfer> {
-        self.transfers.lock().map(|t| t.clone()).unwrap_or_default()
+    /// The file transfers, in the order they ended, once none is running (waiting at most
+    /// 30 s): a solve may return before our side of its export has finished writing.
+    pub async fn transfers(&self) -> Vec<Transfer> {
+        self.transfers
+            .settled(std::time::Duration::from_secs(30))
+            .await
     }
 
     /// Ends the session and waits for its server to stop.
