@@ -151,14 +151,7 @@ pub async fn build(
     let session = Session::start(client, session_options.clone()).await?;
     // Vars run in the gateway build: it carries their entitlements, and its progress is
     // reported under "vars".
-    let entitlements =
-        if plan.vars.keys().any(|name| {
-            definition.vars[name].run.network == Some(brewkit_definition::Network::Host)
-        }) {
-            vec!["network.host".to_owned()]
-        } else {
-            Vec::new()
-        };
+    let entitlements = entitlements(plan.vars.keys().map(|name| &definition.vars[name].run));
     let (var_events, mut var_received) = tokio::sync::mpsc::unbounded_channel();
     let forward_to = events.clone();
     tokio::spawn(async move {
@@ -567,11 +560,7 @@ async fn solve(
         definition: Some(definition),
         session: Some(session.to_owned()),
         export_local: export,
-        entitlements: if state_uses_host_network(shared, node) {
-            vec!["network.host".to_owned()]
-        } else {
-            Vec::new()
-        },
+        entitlements: entitlements(shared.definition.stage(node).map(|s| &s.run)),
         ..SolveRequest::default()
     };
     let id = brewkit_buildkit::new_id();
@@ -617,12 +606,17 @@ async fn solve(
     })
 }
 
-fn state_uses_host_network(shared: &Shared, node: &str) -> bool {
-    let run = match node.strip_prefix("var ") {
-        Some(var) => shared.definition.vars.get(var).map(|v| &v.run),
-        None => shared.definition.stage(node).map(|s| &s.run),
-    };
-    run.is_some_and(|r| r.network == Some(brewkit_definition::Network::Host))
+/// The entitlements a solve of `runs` must ask BuildKit for: `network.host` when one of them
+/// uses the host network.
+fn entitlements<'r>(runs: impl IntoIterator<Item = &'r Run>) -> Vec<String> {
+    let host = runs
+        .into_iter()
+        .any(|run| run.network == Some(brewkit_definition::Network::Host));
+    if host {
+        vec!["network.host".to_owned()]
+    } else {
+        Vec::new()
+    }
 }
 
 async fn run_node(shared: &Shared, node: &Node, task: Task) -> Result<Done, Error> {

@@ -289,3 +289,18 @@ fn output_paths_are_cleaned_lexically() {
     );
     assert_eq!(clean_join(Path::new(".."), "x"), PathBuf::from("../x"));
 }
+
+#[test]
+fn host_network_asks_for_its_entitlement() {
+    let host = Run {
+        network: Some(brewkit_definition::Network::Host),
+        ..Run::default()
+    };
+    let none = Run {
+        network: Some(brewkit_definition::Network::None),
+        ..Run::default()
+    };
+    assert_eq!(entitlements([&none, &host]), ["network.host"]);
+    assert!(entitlements([&none, &Run::default()]).is_empty());
+    assert!(entitlements(None).is_empty());
+}

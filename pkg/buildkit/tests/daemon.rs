@@ -128,6 +128,18 @@ fn busybox() -> brewkit_llb::State {
     )
 }
 
+/// The session's directory `name` as a local source (only `include`, when given).
+fn local(session: &Session, name: &str, include: Vec<String>) -> brewkit_llb::State {
+    brewkit_llb::State::local(
+        name,
+        &brewkit_llb::LocalOptions {
+            session_id: Some(session.id().to_owned()),
+            include_patterns: include,
+            ..Default::default()
+        },
+    )
+}
+
 fn sh(script: &str) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), script.into()]
 }
@@ -397,13 +409,7 @@ async fn ssh_agent_is_forwarded() {
     )
     .await
     .unwrap();
-    let tools_state = brewkit_llb::State::local(
-        "sshtools",
-        &brewkit_llb::LocalOptions {
-            session_id: Some(session.id().to_owned()),
-            ..Default::default()
-        },
-    );
+    let tools_state = local(&session, "sshtools", Vec::new());
     let state = busybox()
         .run(brewkit_llb::Run {
             args,
@@ -504,14 +510,7 @@ async fn upload_and_export(
         },
     )
     .await?;
-    let source = brewkit_llb::State::local(
-        "context",
-        &brewkit_llb::LocalOptions {
-            session_id: Some(session.id().to_owned()),
-            include_patterns: include,
-            ..Default::default()
-        },
-    );
+    let source = local(&session, "context", include);
     let request = brewkit_buildkit::SolveRequest {
         definition: Some(source.marshal()),
         session: Some(session.id().to_owned()),
@@ -796,13 +795,7 @@ async fn thousands_of_small_files_upload_on_one_session() {
     )
     .await
     .unwrap();
-    let source = brewkit_llb::State::local(
-        "context",
-        &brewkit_llb::LocalOptions {
-            session_id: Some(session.id().to_owned()),
-            ..Default::default()
-        },
-    );
+    let source = local(&session, "context", Vec::new());
     let state = busybox()
         .run(brewkit_llb::Run {
             args: sh("test \"$(find /ctx -type f | wc -l)\" -eq 4000 && cat /ctx/d7/f3987"),
