@@ -108,9 +108,12 @@ pub struct BuildArgs {
     /// Progress output: auto, tty, plain, json or quiet
     #[arg(long = "progress", value_name = "MODE", default_value = "auto")]
     pub progress: brewkit_progress::Mode,
-    /// Run at most N targets at once [default: every ready one]
-    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
+    /// Run up to N targets at once; bare -j: no limit [default: one at a time, in the listed order]
+    #[arg(long = "jobs", short = 'j', value_name = "N", num_args = 0..=1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<Option<u32>>,
+    /// After a failure, go on with the targets that do not need the failed one
+    #[arg(long = "keep-going", short = 'k')]
+    pub keep_going: bool,
     /// Run every command again, ignoring the cache
     #[arg(long = "no-cache")]
     pub no_cache: bool,

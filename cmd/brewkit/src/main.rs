@@ -37,7 +37,7 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(bare_jobs_last(std::env::args_os().collect()));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -73,7 +73,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let context = build_context(&cli.definition, &loaded.file)?;
                 let options = brewkit_build::BuildOptions {
                     context,
-                    jobs: build.jobs.map(|j| j as usize),
+                    // make's rule: one at a time unless -j; bare -j: no limit.
+                    jobs: match build.jobs {
+                        None => Some(1),
+                        Some(None) => None,
+                        Some(Some(n)) => Some(n as usize),
+                    },
+                    keep_going: build.keep_going,
                     no_cache: build.no_cache,
                     pull: build.pull,
                 };
@@ -179,6 +185,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Moves a bare `-j`/`--jobs` (one not followed by a number) to the end of the options, so that
+/// `brewkit build -j all` means "no limit, target all", as make reads `make -j all`, rather than
+/// a jobs count of "all".
+fn bare_jobs_last(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let bare = (1..end).find(|&i| {
+        (args[i] == "-j" || args[i] == "--jobs")
+            && args
+                .get(i + 1)
+                .and_then(|next| next.to_str())
+                .is_none_or(|next| next.parse::<u32>().is_err())
+    });
+    if let Some(i) = bare {
+        let flag = args.remove(i);
+        args.insert(end - 1, flag);
+    }
+    args
 }
 
 /// Connects to BuildKit and runs the build, rendering progress on stderr. Ctrl-C cancels the

@@ -18,6 +18,9 @@ pub struct Lowering {
     pub shared_key: String,
     /// Never take runs from the cache (`--no-cache`).
     pub no_cache: bool,
+    /// Per entry of the run's `copy`: a `local.unique` for a context copy whose paths the build
+    /// has written to since an equal copy may have read them.
+    pub unique: Vec<Option<String>>,
 }
 
 /// Parses `os/arch[/variant]`.
@@ -115,7 +118,7 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
     for (key, value) in &run.env {
         state = state.with_env(key, value);
     }
-    for (copy, source) in run.copy.iter().zip(copy_sources) {
+    for (i, (copy, source)) in run.copy.iter().zip(copy_sources).enumerate() {
         let options = CopyOptions {
             allow_wildcard: true,
             dir_contents: true,
@@ -129,6 +132,7 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
                 &LocalOptions {
                     include_patterns: vec![copy.src.clone()],
                     shared_key_hint: Some(lowering.shared_key.clone()),
+                    unique_id: lowering.unique.get(i).cloned().flatten(),
                     custom_name: Some(format!("context {}", copy.src)),
                     ..LocalOptions::default()
                 },
@@ -174,22 +178,34 @@ fn exec(
     })
 }
 
-/// `exported` with `artifact` (a path or wildcard of `target`) copied into `relative`, the
-/// output's local directory relative to the export root. A directory's contents are copied, as
-/// `copy` does.
-pub fn add_output(exported: &State, target: &State, artifact: &str, relative: &Path) -> State {
-    let dest = format!("/{}/", relative.to_string_lossy().trim_matches('/'));
-    let dest = if dest == "//" { "/".to_owned() } else { dest };
-    exported.copy(
-        target,
-        artifact,
-        &dest,
+/// The tree of an export: each `(target, artifact, relative)` copies `artifact` (a path or
+/// wildcard of `target`) into `relative`, the output's local directory relative to the export
+/// root, in order, in one file op. A directory's contents are copied, as `copy` does.
+pub fn output_tree(outputs: &[(&State, &str, &Path)], name: &str) -> State {
+    let dests: Vec<String> = outputs
+        .iter()
+        .map(|(_, _, relative)| {
+            let dest = format!("/{}/", relative.to_string_lossy().trim_matches('/'));
+            if dest == "//" {
+                "/".to_owned()
+            } else {
+                dest
+            }
+        })
+        .collect();
+    let copies: Vec<(&State, &str, &str)> = outputs
+        .iter()
+        .zip(&dests)
+        .map(|((target, artifact, _), dest)| (*target, *artifact, dest.as_str()))
+        .collect();
+    State::scratch().copy_all(
+        &copies,
         &CopyOptions {
             allow_wildcard: true,
             dir_contents: true,
             create_dest_path: true,
             follow_symlink: true,
-            custom_name: Some(format!("output {artifact}")),
+            custom_name: Some(name.to_owned()),
         },
     )
 }

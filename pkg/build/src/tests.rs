@@ -2,6 +2,10 @@ use brewkit_definition::{Cache, Copy, SecretMount, Ssh};
 use brewkit_llb::pb;
 use prost::Message;
 
+use std::path::{Path, PathBuf};
+
+use super::export::common_root;
+use super::host::{clean_join, context_read, shared_key};
 use super::lower::*;
 use super::*;
 
@@ -253,26 +257,45 @@ fn outputs_share_their_deepest_common_directory() {
 }
 
 #[test]
-fn outputs_land_under_their_relative_directory() {
+fn outputs_land_under_their_relative_directory_in_one_file_op() {
     let target = busybox();
-    let exported = add_output(
-        &State::scratch(),
-        &target,
-        "/app/bin/*",
-        Path::new("out/bin"),
+    let other = busybox().with_cwd("/x").mkdir("/x", 0o755);
+    let exported = output_tree(
+        &[
+            (&target, "/app/bin/*", Path::new("out/bin")),
+            (&target, "/etc/passwd", Path::new("")),
+            (&other, "/x", Path::new("out")),
+        ],
+        "output",
     );
-    let exported = add_output(&exported, &target, "/etc/passwd", Path::new(""));
-    let dests: Vec<String> = ops(&exported)
-        .iter()
-        .filter_map(|op| match &op.op {
-            Some(pb::op::Op::File(file)) => match &file.actions[0].action {
-                Some(pb::file_action::Action::Copy(c)) => Some(c.dest.clone()),
-                _ => None,
-            },
+    let files: Vec<pb::FileOp> = ops(&exported)
+        .into_iter()
+        .filter_map(|op| match op.op {
+            Some(pb::op::Op::File(file)) if file.actions.len() == 3 => Some(file),
             _ => None,
         })
         .collect();
-    assert_eq!(dests, ["/out/bin/", "/"]);
+    assert_eq!(files.len(), 1, "one op for every output");
+    let copies: Vec<(i64, i64, i64, String)> = files[0]
+        .actions
+        .iter()
+        .map(|a| match &a.action {
+            Some(pb::file_action::Action::Copy(c)) => {
+                (a.input, a.secondary_input, a.output, c.dest.clone())
+            }
+            other => panic!("not a copy: {other:?}"),
+        })
+        .collect();
+    // Inputs: busybox (0) and the mkdir on it (1); the scratch base has none. Each copy reads
+    // the previous one's result, numbered after the inputs (2 + k - 1).
+    assert_eq!(
+        copies,
+        [
+            (-1, 0, -1, "/out/bin/".to_owned()),
+            (2, 0, -1, "/".to_owned()),
+            (3, 1, 0, "/out/".to_owned()),
+        ]
+    );
 }
 
 #[test]
@@ -303,4 +326,16 @@ fn host_network_asks_for_its_entitlement() {
     assert_eq!(entitlements([&none, &host]), ["network.host"]);
     assert!(entitlements([&none, &Run::default()]).is_empty());
     assert!(entitlements(None).is_empty());
+}
+
+#[test]
+fn context_reads_stop_at_the_first_wildcard_and_stay_inside() {
+    let context = Path::new("/p");
+    assert_eq!(context_read(context, "src/*.rs"), PathBuf::from("/p/src"));
+    assert_eq!(context_read(context, "."), PathBuf::from("/p"));
+    assert_eq!(context_read(context, "./"), PathBuf::from("/p"));
+    assert_eq!(context_read(context, "/a.txt"), PathBuf::from("/p/a.txt"));
+    assert_eq!(context_read(context, "dir/"), PathBuf::from("/p/dir"));
+    assert_eq!(context_read(context, "../x"), PathBuf::from("/p"));
+    assert_eq!(context_read(context, "a/b?/c"), PathBuf::from("/p/a"));
 }

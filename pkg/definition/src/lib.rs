@@ -23,7 +23,7 @@ pub use model::{
     is_private, normalize, Cache, Copy, Definition, Network, Output, Run, SecretMount, Ssh, Stage,
     Target, Var, API_VERSIONS, DEFAULT_TARGET,
 };
-pub use plan::{substitute, var_references, Base, Plan, PlannedTarget, PlannedVar};
+pub use plan::{substitute, var_references, Base, Node, Plan, PlannedTarget, PlannedVar};
 
 /// The file read when `-f` is not given.
 pub const DEFAULT_FILE: &str = "brewkit.jsonnet";

@@ -59,18 +59,22 @@ pub struct Plan {
     pub targets: BTreeMap<String, PlannedTarget>,
     /// Only the vars that some reached target references.
     pub vars: BTreeMap<String, PlannedVar>,
+    /// Every target and var reached, each after everything it needs: `order` with the vars in.
+    pub nodes: Vec<Node>,
     /// Things that are allowed but look like mistakes.
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Node {
+/// A unit of work of a build: a target or a var.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Node {
     Target(String),
     Var(String),
 }
 
 impl Node {
-    fn label(&self) -> String {
+    /// How messages name it: the target's name, or `var NAME`.
+    pub fn label(&self) -> String {
         match self {
             Self::Target(name) => name.clone(),
             Self::Var(name) => format!("var {name}"),
@@ -155,6 +159,7 @@ impl Plan {
                 order: Vec::new(),
                 targets: BTreeMap::new(),
                 vars: BTreeMap::new(),
+                nodes: Vec::new(),
                 warnings: Vec::new(),
             },
             done: BTreeSet::new(),
@@ -163,6 +168,28 @@ impl Plan {
             walk.visit(Node::Target(name.clone()))?;
         }
         Ok(walk.plan)
+    }
+
+    /// What `node` needs finished before it can start: for a target, the vars its command
+    /// references, then its prerequisites in declared order; for a var, the targets its run
+    /// starts from or copies from. Empty for a node the plan does not hold.
+    pub fn needs(&self, node: &Node) -> Vec<Node> {
+        match node {
+            Node::Target(name) => self
+                .targets
+                .get(name)
+                .map(|t| {
+                    (t.vars.iter().cloned().map(Node::Var))
+                        .chain(t.prerequisites.iter().cloned().map(Node::Target))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Node::Var(name) => self
+                .vars
+                .get(name)
+                .map(|v| v.prerequisites.iter().cloned().map(Node::Target).collect())
+                .unwrap_or_default(),
+        }
     }
 
     /// Checks what the plan needs from the host: every secret id declared in the config, and the
@@ -276,11 +303,13 @@ impl Walk<'_> {
             (Node::Target(name), Planned::Target(planned)) => {
                 self.plan.targets.insert(name.clone(), planned);
                 self.done.insert(Node::Target(name.clone()));
+                self.plan.nodes.push(Node::Target(name.clone()));
                 self.plan.order.push(name);
             }
             (Node::Var(name), Planned::Var(planned)) => {
                 self.plan.vars.insert(name.clone(), planned);
-                self.done.insert(Node::Var(name));
+                self.done.insert(Node::Var(name.clone()));
+                self.plan.nodes.push(Node::Var(name));
             }
             _ => unreachable!("a frame plans its own kind of node"),
         }

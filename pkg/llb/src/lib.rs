@@ -76,6 +76,10 @@ pub struct LocalOptions {
     pub exclude_patterns: Vec<String>,
     /// Lets BuildKit reuse what it received before for the same directory.
     pub shared_key_hint: Option<String>,
+    /// Makes the source a vertex of its own (`local.unique`), so that it is read from the host
+    /// again, although an equal source was read earlier in the same build; not part of its
+    /// cache key.
+    pub unique_id: Option<String>,
     /// Name shown in progress.
     pub custom_name: Option<String>,
 }
@@ -242,6 +246,9 @@ impl State {
         }
         if let Some(hint) = &options.shared_key_hint {
             attrs.insert("local.sharedkeyhint".to_owned(), hint.clone());
+        }
+        if let Some(unique) = &options.unique_id {
+            attrs.insert("local.unique".to_owned(), unique.clone());
         }
         Self::from_source(
             format!("local://{name}"),
@@ -490,6 +497,70 @@ impl State {
             None,
             None,
         )
+    }
+
+    /// Copies each `(from, src, dest)` in turn, in one file op (one snapshot, however many
+    /// copies): a later copy overwrites what an earlier one wrote at the same path. `dest` is
+    /// relative to this state's working directory. Returns this state when `copies` is empty.
+    pub fn copy_all(&self, copies: &[(&State, &str, &str)], options: &CopyOptions) -> Self {
+        if copies.is_empty() {
+            return self.clone();
+        }
+        let mut inputs: Vec<Output> = Vec::new();
+        let mut index = |state: &State| match &state.output {
+            None => EMPTY,
+            Some(output) => match inputs.iter().position(|known| known.same(output)) {
+                Some(i) => i as i64,
+                None => {
+                    inputs.push(output.clone());
+                    (inputs.len() - 1) as i64
+                }
+            },
+        };
+        let first = index(self);
+        let secondaries: Vec<i64> = copies.iter().map(|(from, _, _)| index(from)).collect();
+        let count = inputs.len() as i64;
+        let actions = copies
+            .iter()
+            .zip(secondaries)
+            .enumerate()
+            .map(|(k, ((from, src, dest), secondary_input))| pb::FileAction {
+                // The first copy reads this state; each later one the previous copy's result,
+                // which BuildKit numbers after the op's inputs.
+                input: if k == 0 { first } else { count + k as i64 - 1 },
+                secondary_input,
+                output: if k + 1 == copies.len() {
+                    0
+                } else {
+                    SKIP_OUTPUT
+                },
+                action: Some(file_action::Action::Copy(pb::FileActionCopy {
+                    src: from.resolve(src),
+                    dest: self.resolve(dest),
+                    mode: -1,
+                    timestamp: -1,
+                    follow_symlink: options.follow_symlink,
+                    dir_copy_contents: options.dir_contents,
+                    create_dest_path: options.create_dest_path,
+                    allow_wildcard: options.allow_wildcard,
+                    allow_empty_wildcard: false,
+                    ..pb::FileActionCopy::default()
+                })),
+            })
+            .collect();
+        let vertex = Vertex {
+            op: pb::Op {
+                op: Some(op::Op::File(pb::FileOp { actions })),
+                platform: self.platform.clone(),
+                ..pb::Op::default()
+            },
+            inputs,
+            metadata: metadata(options.custom_name.as_deref(), false),
+        };
+        self.with_output(Output {
+            vertex: Arc::new(vertex),
+            index: 0,
+        })
     }
 
     /// Copies `src` of `from` to `dest` (relative to this state's working directory).

@@ -1,0 +1,294 @@
+//! Outputs: the artifacts of built targets written to the host, in the order the targets were
+//! built. Exports queued while one is running go out together, in one solve with one local
+//! exporter, when they all land inside the project; the later target's files win a collision.
+//!
+//! An export is a `Control.Solve` of its own, on a session of its own (before BuildKit v0.13 a
+//! session serves a single local export destination). The targets' runs are active vertices of
+//! the run's gateway build, which BuildKit shares with the export's job: nothing runs again.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
+
+use brewkit_buildkit::{progress::Event, Client, Session, SessionOptions, SolveRequest, Transfer};
+use brewkit_definition::Node;
+use brewkit_llb::State;
+use tokio::{
+    sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender},
+    task::JoinHandle,
+};
+
+use crate::{
+    lower,
+    route::{vertex_of, Router},
+    BuildEvent, Error,
+};
+
+/// A built target's outputs to write.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) node: Node,
+    pub(crate) state: State,
+    /// (artifact in the target's filesystem, absolute and clean host directory)
+    pub(crate) outputs: Vec<(String, PathBuf)>,
+}
+
+/// How a target's export ended.
+#[derive(Debug)]
+pub(crate) struct Written {
+    pub(crate) node: Node,
+    pub(crate) result: Result<(), Error>,
+}
+
+/// What exports need of the build.
+#[derive(Debug, Clone)]
+pub(crate) struct Exports {
+    pub(crate) client: Client,
+    /// The build session's attachments (an export may read the context too).
+    pub(crate) session: SessionOptions,
+    pub(crate) router: Router,
+    /// The canonical project directory: exports inside it may go out together.
+    pub(crate) context: PathBuf,
+}
+
+/// The export queue and its worker.
+#[derive(Debug)]
+pub(crate) struct Exporter {
+    requests: Option<UnboundedSender<Request>>,
+    written: UnboundedReceiver<Written>,
+    pending: usize,
+    worker: JoinHandle<()>,
+}
+
+impl Exporter {
+    pub(crate) fn start(exports: Exports) -> Self {
+        let (requests, received) = unbounded_channel();
+        let (done, written) = unbounded_channel();
+        let worker = tokio::spawn(work(exports, received, done));
+        Self {
+            requests: Some(requests),
+            written,
+            pending: 0,
+            worker,
+        }
+    }
+
+    /// Queues `request` behind the exports already queued.
+    pub(crate) fn queue(&mut self, request: Request) {
+        if let Some(requests) = &self.requests {
+            if requests.send(request).is_ok() {
+                self.pending += 1;
+            }
+        }
+    }
+
+    /// How many queued exports have not ended.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// The next export that ended.
+    pub(crate) async fn next(&mut self) -> Option<Written> {
+        let written = self.written.recv().await?;
+        self.pending -= 1;
+        Some(written)
+    }
+
+    /// Stops the worker (an export in flight is cancelled).
+    pub(crate) async fn stop(mut self) {
+        self.requests.take();
+        self.worker.abort();
+        let _ = (&mut self.worker).await;
+    }
+}
+
+async fn work(
+    exports: Exports,
+    mut received: UnboundedReceiver<Request>,
+    done: UnboundedSender<Written>,
+) {
+    let mut leftover: Option<Request> = None;
+    loop {
+        let first = match leftover.take() {
+            Some(request) => request,
+            None => match received.recv().await {
+                Some(request) => request,
+                None => return,
+            },
+        };
+        let mut batch = vec![first];
+        if inside(&batch[0], &exports.context) {
+            while let Ok(next) = received.try_recv() {
+                if inside(&next, &exports.context) {
+                    batch.push(next);
+                } else {
+                    leftover = Some(next);
+                    break;
+                }
+            }
+        }
+        let results = if batch.len() == 1 {
+            vec![export(&exports, &batch).await]
+        } else {
+            match export(&exports, &batch).await {
+                Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+                // One at a time, so that the failure is the failing target's alone.
+                Err(_) => {
+                    let mut results = Vec::new();
+                    for request in &batch {
+                        results.push(export(&exports, std::slice::from_ref(request)).await);
+                    }
+                    results
+                }
+            }
+        };
+        for (request, result) in batch.into_iter().zip(results) {
+            if result.is_ok() {
+                for (_, local) in &request.outputs {
+                    let _ = exports.router.events().send(BuildEvent::Exported {
+                        node: request.node.label(),
+                        local: local.clone(),
+                    });
+                }
+            }
+            if done
+                .send(Written {
+                    node: request.node,
+                    result,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+fn inside(request: &Request, context: &Path) -> bool {
+    request
+        .outputs
+        .iter()
+        .all(|(_, local)| local.starts_with(context))
+}
+
+/// The deepest directory holding every path of `paths` (absolute).
+pub(crate) fn common_root(paths: &[PathBuf]) -> PathBuf {
+    let mut root = paths[0].clone();
+    for path in &paths[1..] {
+        while !path.starts_with(&root) {
+            if !root.pop() {
+                break;
+            }
+        }
+    }
+    root
+}
+
+/// Writes the outputs of `batch` in one solve: every artifact is copied to its local
+/// directory's place under their common root, and that state is exported to the root. Only the
+/// artifacts' paths are written; nothing else under the root is touched.
+async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
+    let label = batch[0].node.label();
+    let mut locals = Vec::new();
+    for request in batch {
+        for (_, local) in &request.outputs {
+            tokio::fs::create_dir_all(local)
+                .await
+                .map_err(|e| Error::Output {
+                    node: request.node.label(),
+                    local: local.clone(),
+                    message: e.to_string(),
+                })?;
+            locals.push(local.clone());
+        }
+    }
+    let root = common_root(&locals);
+    let mut copies: Vec<(&State, &str, &Path)> = Vec::new();
+    for request in batch {
+        for (artifact, local) in &request.outputs {
+            let relative = local.strip_prefix(&root).unwrap_or(local);
+            copies.push((&request.state, artifact.as_str(), relative));
+        }
+    }
+    let name = match batch {
+        [one] => format!(
+            "output {}",
+            one.outputs
+                .iter()
+                .map(|(artifact, _)| artifact.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => format!(
+            "outputs of {}",
+            batch
+                .iter()
+                .map(|r| r.node.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let exported = lower::output_tree(&copies, &name);
+    // The export's own vertices, shown under the first target of the batch.
+    let owners: HashMap<String, String> = crate::route::vertices(&exported.marshal())
+        .filter(|vertex| !exports.router.claimed(vertex))
+        .map(|vertex| (vertex, label.clone()))
+        .collect();
+    let session = Session::start(
+        &exports.client,
+        SessionOptions {
+            exports: vec![root.clone()],
+            ..exports.session.clone()
+        },
+    )
+    .await?;
+    let (tx, mut rx) = unbounded_channel::<Event>();
+    let request = SolveRequest {
+        definition: Some(exported.marshal()),
+        session: Some(session.id().to_owned()),
+        export_local: true,
+        ..SolveRequest::default()
+    };
+    let id = brewkit_buildkit::new_id();
+    let solving = exports.client.solve(&id, request, Some(tx));
+    tokio::pin!(solving);
+    // Only the export's own vertices: the targets' were shown when they were built.
+    let forward = |event: Event| {
+        if let Some(owner) = owners.get(vertex_of(&event)) {
+            exports.router.send(owner.clone(), event);
+        }
+    };
+    let result = loop {
+        tokio::select! {
+            result = &mut solving => break result,
+            Some(event) = rx.recv() => forward(event),
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        forward(event);
+    }
+    let transfers = session.transfers().await;
+    session.close().await;
+    if let Err(e) = result {
+        return Err(Error::Failed {
+            node: label.clone(),
+            command: None,
+            failure: exports.router.failure(&label, e.message()).await,
+        });
+    }
+    for transfer in transfers {
+        if let Transfer::Received {
+            result: Err(message),
+            dest,
+        } = transfer
+        {
+            return Err(Error::Output {
+                node: label,
+                local: dest,
+                message,
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! What the build needs from the host, checked before anything runs: the session's attachments
+//! (context, secret files, ssh agent) and what each node reads and writes on the host.
+
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+};
+
+use brewkit_buildkit::SessionOptions;
+use brewkit_config::Config;
+use brewkit_definition::{Definition, Node, Plan, Run};
+
+use crate::{lower, schedule::Footprint, Error};
+
+/// The session's attachments: the context, the secret files, the ssh agent, registry auth.
+pub(crate) fn session_options(
+    definition: &Definition,
+    plan: &Plan,
+    config: &Config,
+    context: &Path,
+) -> Result<SessionOptions, Error> {
+    let runs = planned_runs(definition, plan);
+    let mut secrets = BTreeMap::new();
+    let mut ssh = false;
+    for (owner, run) in &runs {
+        for secret in &run.secrets {
+            if secrets.contains_key(&secret.id) {
+                continue;
+            }
+            let source = config.secret(&secret.id).ok_or_else(|| {
+                Error::Host(format!(
+                    "{owner}: secret \"{}\" is not in the host config",
+                    secret.id
+                ))
+            })?;
+            let file = config
+                .secret_file(source)
+                .map_err(|e| Error::Host(format!("{owner}: {e}")))?;
+            secrets.insert(secret.id.clone(), file);
+        }
+        ssh |= run.ssh.is_some();
+    }
+    let ssh_agent = if ssh {
+        let owner = runs
+            .iter()
+            .find(|(_, run)| run.ssh.is_some())
+            .map(|(owner, _)| owner.clone())
+            .unwrap_or_default();
+        let socket = std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                Error::Host(format!(
+                    "{owner} uses ssh, but SSH_AUTH_SOCK is not set: start an agent (eval \"$(ssh-agent)\") and add a key (ssh-add)"
+                ))
+            })?;
+        if !socket.exists() {
+            return Err(Error::Host(format!(
+                "{owner} uses ssh, but the agent socket {} (SSH_AUTH_SOCK) does not exist",
+                socket.display()
+            )));
+        }
+        Some(socket)
+    } else {
+        None
+    };
+    let context = context
+        .canonicalize()
+        .map_err(|e| Error::Host(format!("build context {}: {e}", context.display())))?;
+    Ok(SessionOptions {
+        name: "brewkit".to_owned(),
+        shared_key: shared_key(&context),
+        dirs: [(lower::CONTEXT.to_owned(), context)].into(),
+        exports: Vec::new(),
+        secrets,
+        ssh_agent,
+        registry_auth: true,
+    })
+}
+
+/// A stable key for a context directory, so that BuildKit can reuse what it received before.
+pub(crate) fn shared_key(context: &Path) -> String {
+    // FNV-1a: stable across runs and versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in context.as_os_str().as_encoded_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("brewkit-context-{hash:016x}")
+}
+
+/// Every run the plan will do, with its owner for messages.
+pub(crate) fn planned_runs<'d>(definition: &'d Definition, plan: &Plan) -> Vec<(String, &'d Run)> {
+    let targets = plan.order.iter().filter_map(|name| {
+        definition
+            .stage(name)
+            .map(|s| (format!("target \"{name}\""), &s.run))
+    });
+    let vars = plan
+        .vars
+        .keys()
+        .map(|name| (format!("var \"{name}\""), &definition.vars[name].run));
+    targets.chain(vars).collect()
+}
+
+/// The run of a node, if it has one.
+pub(crate) fn run_of<'d>(definition: &'d Definition, node: &Node) -> Option<&'d Run> {
+    match node {
+        Node::Target(name) => definition.stage(name).map(|s| &s.run),
+        Node::Var(name) => definition.vars.get(name).map(|v| &v.run),
+    }
+}
+
+/// What `node` reads from the host (its context copies, up to the first wildcard, and its secret
+/// files) and where its outputs go. `context` is canonical.
+pub(crate) fn footprint(
+    definition: &Definition,
+    plan: &Plan,
+    session: &SessionOptions,
+    context: &Path,
+    node: &Node,
+) -> Footprint {
+    let Some(run) = run_of(definition, node) else {
+        return Footprint::default();
+    };
+    let copy_sources = match node {
+        Node::Target(name) => plan.targets.get(name).map(|t| &t.copy_sources),
+        Node::Var(name) => plan.vars.get(name).map(|v| &v.copy_sources),
+    };
+    let mut reads: Vec<PathBuf> = run
+        .copy
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            copy_sources.is_none_or(|sources| sources.get(*i).is_none_or(Option::is_none))
+        })
+        .map(|(_, copy)| context_read(context, &copy.src))
+        .collect();
+    reads.extend(
+        run.secrets
+            .iter()
+            .filter_map(|secret| session.secrets.get(&secret.id))
+            .map(|file| clean_join(context, &file.to_string_lossy())),
+    );
+    let writes = match node {
+        Node::Target(name) => definition
+            .stage(name)
+            .map(|stage| {
+                stage
+                    .output
+                    .iter()
+                    .map(|o| clean_join(context, &o.local))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Node::Var(_) => Vec::new(),
+    };
+    Footprint { reads, writes }
+}
+
+/// The host path a context copy of `src` reads: `src` relative to the context (an absolute one
+/// from the context root), up to its first component with a wildcard.
+pub(crate) fn context_read(context: &Path, src: &str) -> PathBuf {
+    let fixed: Vec<&str> = src
+        .split('/')
+        .take_while(|part| !part.contains(['*', '?', '[', '\\']))
+        .collect();
+    let relative = fixed.join("/");
+    let relative = relative.trim_start_matches('/');
+    let joined = clean_join(context, relative);
+    // `..` cannot take a copy out of the context.
+    if joined.starts_with(context) {
+        joined
+    } else {
+        context.to_path_buf()
+    }
+}
+
+/// `base/path` without `.` components and with `..` applied lexically (`./out` under `.` is
+/// `out`, `../dist` under `/p/app` is `/p/dist`).
+pub(crate) fn clean_join(base: &Path, path: &str) -> PathBuf {
+    let mut joined = PathBuf::new();
+    for component in base.join(path).components() {
+        match component {
+            Component::CurDir => {}
+            // Lexically, like the shell's `cd`, so that outputs' common root is right.
+            Component::ParentDir
+                if joined
+                    .components()
+                    .next_back()
+                    .is_some_and(|c| matches!(c, Component::Normal(_))) =>
+            {
+                joined.pop();
+            }
+            other => joined.push(other),
+        }
+    }
+    if joined.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        joined
+    }
+}
