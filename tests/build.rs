@@ -703,5 +703,182 @@ fn a_var_on_the_host_network_gets_the_entitlement() {
     assert_eq!(code, 0, "{log}");
     let value = read(dir.path(), "out/v");
     assert!(value.starts_with(&t), "{value}");
-    assert!(log.contains("[vars]"), "var progress is shown: {log}");
+    assert!(
+        log.contains("[var ifaces] DONE"),
+        "var progress is shown under the var: {log}"
+    );
+}
+
+/// The backend's docker CLI (Docker 20.10 from Debian) with a config dir of its own.
+fn docker(args: &[&str]) {
+    let host = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect("BREWKIT_TEST_DOCKER_HOST");
+    let config = tempfile::tempdir().unwrap();
+    let output = Command::new("/usr/bin/docker")
+        .env("DOCKER_CONFIG", config.path())
+        .args(["-H", &host])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "docker {args:?}: {output:?}");
+}
+
+/// A busybox image that is only in the test registry, under a new name: resolving it goes to
+/// the registry, as on a cold daemon.
+fn registry_only_image() -> String {
+    let registry = std::env::var("BREWKIT_TEST_REGISTRY")
+        .expect("BREWKIT_TEST_REGISTRY is not set: run scripts/test");
+    let image = format!("{registry}/brewkit-cold-{}:latest", token());
+    docker(&["tag", "busybox:latest", &image]);
+    docker(&["push", &image]);
+    docker(&["rmi", &image]);
+    image
+}
+
+#[test]
+fn a_base_target_runs_once_on_a_cold_daemon_and_images_are_pinned() {
+    let image = registry_only_image();
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"local cache = std.native('cache');
+{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: ['build', 'check', 'count'],
+    build: {{ from: '{image}', cache: cache('runs-{t}', '/runs'),
+              command: 'echo run >> /runs/count; echo built-{t} > /b', output: '/b:out' }},
+    check: {{ from: 'build', command: 'cat /b > /c', output: '/c:out' }},
+    count: {{ from: 'busybox', dependsOn: ['check'], cache: cache('runs-{t}', '/runs'),
+              command: 'wc -l < /runs/count > /n', output: '/n:out' }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/c"), format!("built-{t}\n"));
+    assert_eq!(
+        read(dir.path(), "out/n").trim(),
+        "1",
+        "build's command ran once in one invocation: {log}"
+    );
+    assert!(
+        log.contains(&format!("docker-image://docker.io/{image}@sha256:"))
+            || log.contains(&format!("docker-image://{image}@sha256:")),
+        "the image is pinned by digest: {log}"
+    );
+}
+
+#[test]
+fn composite_members_run_in_the_listed_order() {
+    let t = token();
+    let definition = format!(
+        r#"local copy = std.native('copy');
+{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: ['generate', 'build'],
+    generate: {{ from: 'busybox', command: 'echo gen-{t} > /g.txt', output: '/g.txt:gen' }},
+    build: {{ from: 'busybox', copy: copy('gen/g.txt', '/in.txt'), command: 'cat /in.txt > /o.txt',
+              output: '/o.txt:out' }},
+  }},
+}}"#
+    );
+    // A clean checkout: build copies what generate writes, with no dependsOn.
+    let clean = project(&definition, "{}");
+    let (code, log) = build(clean.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(clean.path(), "out/o.txt"), format!("gen-{t}\n"));
+    // A stale file on disk is replaced before build reads it.
+    let stale = project(&definition, "{}");
+    fs::create_dir(stale.path().join("gen")).unwrap();
+    fs::write(stale.path().join("gen/g.txt"), "stale\n").unwrap();
+    let (code, log) = build(stale.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(stale.path(), "out/o.txt"), format!("gen-{t}\n"));
+}
+
+/// Four independent targets that record when they ran (the host's uptime, which containers
+/// share), built with `args`; returns each one's (start, end).
+fn four_timed_targets(args: &[&str]) -> Vec<(f64, f64)> {
+    let t = token();
+    let targets: String = (1..=4)
+        .map(|i| {
+            format!(
+                "s{i}: {{ from: 'busybox', command: 'cut -d\" \" -f1 /proc/uptime > /t; sleep 1.5; cut -d\" \" -f1 /proc/uptime >> /t # {t} {i}', output: '/t:out{i}' }},\n"
+            )
+        })
+        .collect();
+    let dir = project(
+        &format!(
+            "{{ apiVersion: 'brewkit/v1', targets: {{ all: ['s1', 's2', 's3', 's4'],\n{targets} }} }}"
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), args);
+    assert_eq!(code, 0, "{log}");
+    (1..=4)
+        .map(|i| {
+            let text = read(dir.path(), &format!("out{i}/t"));
+            let times: Vec<f64> = text.lines().map(|l| l.parse().unwrap()).collect();
+            (times[0], times[1])
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_run_independent_targets_at_once_and_one_job_runs_them_in_turn() {
+    let parallel = four_timed_targets(&["-j", "4"]);
+    let latest_start = parallel.iter().map(|t| t.0).fold(f64::MIN, f64::max);
+    let earliest_end = parallel.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+    assert!(
+        latest_start < earliest_end,
+        "with -j 4 all four run at once: {parallel:?}"
+    );
+    let serial = four_timed_targets(&[]);
+    for pair in serial.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "without -j, s1..s4 run one after another, in order: {serial:?}"
+        );
+    }
+}
+
+#[test]
+fn keep_going_lets_a_sibling_of_a_failed_target_finish() {
+    let definition = |t: &str| {
+        format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: ['bad', 'slow', 'after'],
+    bad: {{ from: 'busybox', command: 'echo failing-{t}; exit 3' }},
+    slow: {{ from: 'busybox', command: 'sleep 2; echo slow-{t} > /s', output: '/s:out' }},
+    after: {{ from: 'busybox', dependsOn: ['bad'], command: 'echo after-{t} > /a', output: '/a:after' }},
+  }},
+}}"#
+        )
+    };
+    let t = token();
+    let going = project(&definition(&t), "{}");
+    let (code, log) = build(going.path(), &["-j", "-k"]);
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(read(going.path(), "out/s"), format!("slow-{t}\n"));
+    assert!(
+        !going.path().join("after").exists(),
+        "after needs bad: {log}"
+    );
+    assert!(log.contains("bad failed"), "{log}");
+    assert!(
+        !log.contains("after failed"),
+        "after was skipped, not failed: {log}"
+    );
+    let stopping = project(&definition(&token()), "{}");
+    let (code, log) = build(stopping.path(), &["-j"]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        !stopping.path().join("out/s").exists(),
+        "without -k the running sibling is cancelled: {log}"
+    );
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use brewkit_buildkit::gateway::{Gateway, ImageRunConfig, ResolveMode};
+use brewkit_buildkit::gateway::{self, Gateway, ImageRunConfig, ResolveMode};
 use brewkit_definition::{Base, Definition, Node, Plan};
 use brewkit_llb::State;
 
@@ -77,7 +77,7 @@ impl Images {
         for key in order {
             let (image, platform) = &key;
             let needed_by = &wanted[&key];
-            router.set_default(needed_by);
+            router.claim_name(needed_by, gateway::resolve_log_name(image));
             let parsed = platform.as_deref().and_then(lower::platform);
             let answer = gateway
                 .resolve_image_config(image, parsed, mode)
@@ -98,7 +98,6 @@ impl Images {
                 },
             );
         }
-        router.set_default("build");
         Ok(Self { resolved, pull })
     }
 

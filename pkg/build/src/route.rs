@@ -22,6 +22,8 @@ const FAILURE_SETTLE: Duration = Duration::from_millis(750);
 #[derive(Debug, Default)]
 struct Routes {
     owners: HashMap<String, String>,
+    /// Vertices known by name only (BuildKit makes up their digests), by name.
+    named: HashMap<String, String>,
     default: String,
     tails: HashMap<String, Tail>,
 }
@@ -75,12 +77,24 @@ impl Router {
     }
 
     fn owner_of(&self, event: &Event) -> String {
-        let routes = self.routes();
-        routes
-            .owners
-            .get(vertex_of(event))
-            .cloned()
-            .unwrap_or_else(|| routes.default.clone())
+        let mut routes = self.routes();
+        if let Some(owner) = routes.owners.get(vertex_of(event)) {
+            return owner.clone();
+        }
+        let by_name = match event {
+            Event::Started { name, .. }
+            | Event::Cached { name, .. }
+            | Event::Completed { name, .. } => routes.named.get(name).cloned(),
+            _ => None,
+        };
+        match by_name {
+            Some(owner) => {
+                let vertex = vertex_of(event).to_owned();
+                routes.owners.insert(vertex, owner.clone());
+                owner
+            }
+            None => routes.default.clone(),
+        }
     }
 
     /// Sends `event` under `node`, keeping its log lines and failed step.
@@ -127,14 +141,17 @@ impl Router {
         &self.events
     }
 
+    /// Claims for `node` the vertex named `name` (one whose digest BuildKit makes up).
+    pub(crate) fn claim_name(&self, node: &str, name: String) {
+        self.routes()
+            .named
+            .entry(name)
+            .or_insert_with(|| node.to_owned());
+    }
+
     /// Whether a node claimed `vertex`.
     pub(crate) fn claimed(&self, vertex: &str) -> bool {
         self.routes().owners.contains_key(vertex)
-    }
-
-    /// Where progress of unclaimed vertices goes from now on.
-    pub(crate) fn set_default(&self, node: &str) {
-        node.clone_into(&mut self.routes().default);
     }
 
     /// What went wrong in `node`'s solve, which BuildKit answered with `message`: its failed

@@ -74,6 +74,12 @@ pub struct ResolvedImage {
     pub config: ImageRunConfig,
 }
 
+/// The progress name of resolving `reference`; BuildKit names that progress vertex by the
+/// digest of this text.
+pub fn resolve_log_name(reference: &str) -> String {
+    format!("resolve image config for {reference}")
+}
+
 /// A running gateway build. Dropping it cancels the build.
 pub struct Gateway {
     bridge: Bridge,
@@ -173,7 +179,7 @@ impl Gateway {
                     ResolveMode::ForcePull => "pull",
                 }
                 .to_owned(),
-                log_name: format!("resolve image config for {reference}"),
+                log_name: resolve_log_name(reference),
                 ..ResolveImageConfigRequest::default()
             })
             .await
