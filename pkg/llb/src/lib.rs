@@ -499,6 +499,28 @@ impl State {
         )
     }
 
+    /// The copy of `src` of `from` to `dest` (relative to this state's working directory).
+    fn copy_action(
+        &self,
+        from: &State,
+        src: &str,
+        dest: &str,
+        options: &CopyOptions,
+    ) -> pb::FileActionCopy {
+        pb::FileActionCopy {
+            src: from.resolve(src),
+            dest: self.resolve(dest),
+            mode: -1,
+            timestamp: -1,
+            follow_symlink: options.follow_symlink,
+            dir_copy_contents: options.dir_contents,
+            create_dest_path: options.create_dest_path,
+            allow_wildcard: options.allow_wildcard,
+            allow_empty_wildcard: false,
+            ..pb::FileActionCopy::default()
+        }
+    }
+
     /// Copies each `(from, src, dest)` in turn, in one file op (one snapshot, however many
     /// copies): a later copy overwrites what an earlier one wrote at the same path. `dest` is
     /// relative to this state's working directory. Returns this state when `copies` is empty.
@@ -534,18 +556,9 @@ impl State {
                 } else {
                     SKIP_OUTPUT
                 },
-                action: Some(file_action::Action::Copy(pb::FileActionCopy {
-                    src: from.resolve(src),
-                    dest: self.resolve(dest),
-                    mode: -1,
-                    timestamp: -1,
-                    follow_symlink: options.follow_symlink,
-                    dir_copy_contents: options.dir_contents,
-                    create_dest_path: options.create_dest_path,
-                    allow_wildcard: options.allow_wildcard,
-                    allow_empty_wildcard: false,
-                    ..pb::FileActionCopy::default()
-                })),
+                action: Some(file_action::Action::Copy(
+                    self.copy_action(from, src, dest, options),
+                )),
             })
             .collect();
         let vertex = Vertex {
@@ -566,18 +579,7 @@ impl State {
     /// Copies `src` of `from` to `dest` (relative to this state's working directory).
     pub fn copy(&self, from: &State, src: &str, dest: &str, options: &CopyOptions) -> Self {
         self.file(
-            file_action::Action::Copy(pb::FileActionCopy {
-                src: from.resolve(src),
-                dest: self.resolve(dest),
-                mode: -1,
-                timestamp: -1,
-                follow_symlink: options.follow_symlink,
-                dir_copy_contents: options.dir_contents,
-                create_dest_path: options.create_dest_path,
-                allow_wildcard: options.allow_wildcard,
-                allow_empty_wildcard: false,
-                ..pb::FileActionCopy::default()
-            }),
+            file_action::Action::Copy(self.copy_action(from, src, dest, options)),
             Some(from),
             options.custom_name.as_deref(),
         )

@@ -209,7 +209,9 @@ impl FileSend for FileSendService {
             )));
         };
         let (outgoing, rx) = mpsc::channel(64);
-        let incoming = drain(request.into_inner());
+        // Read as we write: HTTP/2 flow control holds BuildKit back, so memory stays bounded
+        // (the daemon's data packets are large; only FileSync's flood of REQs needs draining).
+        let incoming = request.into_inner();
         let transfers = self.transfers.clone();
         let running = transfers.start();
         tokio::spawn(async move {
