@@ -229,9 +229,9 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
                 .join(", ")
         ),
     };
-    let exported = lower::output_tree(&copies, &name);
+    let definition = lower::output_tree(&copies, &name).marshal();
     // The export's own vertices, shown under the first target of the batch.
-    let owners: HashMap<String, String> = crate::route::vertices(&exported.marshal())
+    let owners: HashMap<String, String> = crate::route::vertices(&definition)
         .filter(|vertex| !exports.router.claimed(vertex))
         .map(|vertex| (vertex, label.clone()))
         .collect();
@@ -245,7 +245,7 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
     .await?;
     let (tx, mut rx) = unbounded_channel::<Event>();
     let request = SolveRequest {
-        definition: Some(exported.marshal()),
+        definition: Some(definition),
         session: Some(session.id().to_owned()),
         export_local: true,
         ..SolveRequest::default()

@@ -40,7 +40,7 @@ use export::{Exporter, Exports, Request};
 use images::Images;
 use node::{Before, Done, Shared};
 use route::Router;
-use schedule::{Footprint, Outcome, Scheduler};
+use schedule::{Outcome, Scheduler};
 
 /// How long a built target's outputs may wait for other targets' to go out with them.
 const EXPORT_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -128,25 +128,18 @@ pub async fn build(
 /// Runs the nodes as the scheduler says, and their exports, until nothing more can run.
 async fn run(shared: Arc<Shared>) -> Result<(), Error> {
     let definition = &shared.definition;
-    let footprints: HashMap<Node, Footprint> = shared
-        .plan
-        .nodes
-        .iter()
-        .map(|node| {
-            let footprint = host::footprint(
+    let mut scheduler = Scheduler::new(
+        &shared.plan,
+        |name| node::is_stage(definition, name),
+        |node| {
+            host::footprint(
                 definition,
                 &shared.plan,
                 &shared.session,
                 &shared.context,
                 node,
-            );
-            (node.clone(), footprint)
-        })
-        .collect();
-    let mut scheduler = Scheduler::new(
-        &shared.plan,
-        |name| node::is_stage(definition, name),
-        |node| footprints.get(node).cloned().unwrap_or_default(),
+            )
+        },
         shared.options.jobs,
         shared.options.keep_going,
     );
@@ -165,15 +158,8 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
     let mut written: Vec<PathBuf> = Vec::new();
     let mut exporting: HashMap<Node, Vec<PathBuf>> = HashMap::new();
     let mut errors: Vec<Error> = Vec::new();
-    // Built targets' exports wait here until every target before them in plan order is built,
-    // so that outputs land in plan order (a later target's file wins a collision).
-    let position: HashMap<Node, usize> = shared
-        .plan
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, node)| (node.clone(), i))
-        .collect();
+    // Built targets' exports wait here, by plan position, until every target before them is
+    // built, so that outputs land in plan order (a later target's file wins a collision).
     let mut held: BTreeMap<usize, (Request, Instant)> = BTreeMap::new();
 
     // A node is finished when it and everything it needs is done, outputs included.
@@ -230,17 +216,11 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
         let flush = tasks.is_empty()
             || scheduler.stopped()
             || oldest.is_some_and(|at| at.elapsed() >= EXPORT_DELAY)
-            || held.values().any(|(request, _)| {
-                let writes = &footprints[&request.node];
-                scheduler.statuses().any(|(node, status)| {
-                    status == schedule::Status::Waiting && footprints[node].reads_from(writes)
-                })
-            });
+            || held
+                .values()
+                .any(|(request, _)| scheduler.read_by_waiting(&request.node));
         if flush {
-            let first_running = scheduler
-                .statuses()
-                .position(|(_, status)| status == schedule::Status::Running)
-                .unwrap_or(usize::MAX);
+            let first_running = scheduler.first_running().unwrap_or(usize::MAX);
             while held
                 .first_key_value()
                 .is_some_and(|(&at, _)| at < first_running)
@@ -270,7 +250,8 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                         } else {
                             scheduler.built(&node);
                             exporting.insert(node.clone(), outputs.iter().map(|(_, l)| l.clone()).collect());
-                            held.insert(position[&node], (Request { node, state: *state, outputs }, Instant::now()));
+                            let at = scheduler.position(&node).unwrap_or(usize::MAX);
+                            held.insert(at, (Request { node, state: *state, outputs }, Instant::now()));
                         }
                     }
                     Ok(Ok(Done::Var(value))) => {

@@ -112,9 +112,12 @@ impl Shared {
             .copy
             .iter()
             .map(|copy| {
+                if copy.from.is_some() {
+                    return None;
+                }
                 let read = context_read(&self.context, &copy.src);
                 let writes = before.written.iter().filter(|w| overlaps(&read, w)).count();
-                (copy.from.is_none() && writes > 0).then(|| writes.to_string())
+                (writes > 0).then(|| writes.to_string())
             })
             .collect();
         Lowering {

@@ -326,6 +326,27 @@ impl Scheduler {
         done
     }
 
+    /// Where `node` comes in plan order.
+    pub fn position(&self, node: &Node) -> Option<usize> {
+        self.index.get(node).copied()
+    }
+
+    /// The plan-order position of the first running node, if one runs.
+    pub fn first_running(&self) -> Option<usize> {
+        self.status.iter().position(|&s| s == Status::Running)
+    }
+
+    /// Whether a node that has not started could read what `node` writes.
+    pub fn read_by_waiting(&self, node: &Node) -> bool {
+        let Some(&writer) = self.index.get(node) else {
+            return false;
+        };
+        (0..self.nodes.len()).any(|i| {
+            self.status[i] == Status::Waiting
+                && self.footprints[i].reads_from(&self.footprints[writer])
+        })
+    }
+
     /// Where `node` is.
     pub fn status(&self, node: &Node) -> Option<Status> {
         self.index.get(node).map(|&i| self.status[i])
@@ -698,6 +719,43 @@ mod tests {
         assert!(s.ready().is_empty());
         s.finish(&t("gen"), Outcome::Ok);
         assert_eq!(names(&s.ready()), ["use"]);
+    }
+
+    #[test]
+    fn waiting_readers_and_the_first_running_node_are_known() {
+        let plan = plan(
+            &[("gen", &[], &[]), ("x", &[], &[]), ("use", &[], &[])],
+            &[],
+        );
+        let footprint = |node: &Node| match node.label().as_str() {
+            "gen" => Footprint {
+                reads: vec![],
+                writes: vec!["/p/out".into()],
+            },
+            "use" => Footprint {
+                reads: vec!["/p/out/f".into()],
+                writes: vec![],
+            },
+            _ => Footprint::default(),
+        };
+        let mut s = Scheduler::new(&plan, |_| true, footprint, None, false);
+        assert_eq!(s.first_running(), None);
+        assert!(
+            s.read_by_waiting(&t("gen")),
+            "use waits and reads gen's outputs"
+        );
+        assert!(!s.read_by_waiting(&t("x")));
+        assert_eq!(
+            names(&s.ready()),
+            ["gen", "x"],
+            "use waits for gen's outputs"
+        );
+        s.built(&t("gen"));
+        assert_eq!(s.first_running(), s.position(&t("x")));
+        assert!(s.read_by_waiting(&t("gen")));
+        s.finish(&t("gen"), Outcome::Ok);
+        assert_eq!(names(&s.ready()), ["use"]);
+        assert!(!s.read_by_waiting(&t("gen")), "use no longer waits");
     }
 
     #[test]
