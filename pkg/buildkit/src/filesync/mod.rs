@@ -111,6 +111,9 @@ pub enum Error {
     /// The outgoing channel was closed.
     #[error("DiffCopy stream closed")]
     Closed,
+    /// The thread writing received files stopped unexpectedly (a bug: please report it).
+    #[error("the file writer stopped unexpectedly (please report this bug): {0}")]
+    Writer(String),
 }
 
 impl Error {

@@ -5,16 +5,19 @@ use std::{
     collections::{hash_map::RandomState, HashMap, HashSet, VecDeque},
     fs::Permissions,
     hash::{BuildHasher, Hasher},
-    io,
+    io::{self, Write},
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     pin::pin,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use futures::{Stream, StreamExt};
-use tokio::{io::AsyncWriteExt, sync::mpsc};
+use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::{mode, packet, report_error, Error};
@@ -72,8 +75,12 @@ pub struct ReceiveStats {
 /// Safety: a path that is absolute, unclean or holds `..`, or that reaches through a symlink
 /// (already in `dest`, or received earlier), is refused with [`Error::UnsafePath`]. Nothing is
 /// deleted: a directory in the way is an error. Owners are not changed, and set-id and sticky
-/// bits are dropped. Special files are skipped. If the transfer fails or this future is
-/// dropped, no temporary file is left behind (what was renamed into place stays).
+/// bits are dropped. Special files are skipped. If the transfer fails, no temporary file is
+/// left behind (what was renamed into place stays); if this future is dropped, the writer
+/// removes its temporary file right after the write under way.
+///
+/// The file system work runs on a blocking thread fed by a bounded queue of packets, so memory
+/// stays bounded whatever the size of the transfer.
 ///
 /// On an error of ours an ERR packet naming it is sent before returning the error; an ERR from
 /// the sender is returned as [`Error::Remote`].
@@ -89,6 +96,9 @@ where
     report_error(run(dest, incoming, &outgoing, options).await, &outgoing)
 }
 
+/// Packets queued for the writer at most: with fsutil's 32 KiB chunks, about 2 MiB in flight.
+const WRITE_QUEUE: usize = 64;
+
 async fn run<S>(
     dest: &Path,
     incoming: S,
@@ -98,27 +108,56 @@ async fn run<S>(
 where
     S: Stream<Item = Result<Packet, Status>>,
 {
-    tokio::fs::create_dir_all(dest)
-        .await
-        .map_err(Error::io("create directory", dest))?;
-    let dest = tokio::fs::canonicalize(dest)
-        .await
-        .map_err(Error::io("resolve", dest))?;
-    let mut r = Receiver {
-        dest,
-        options: options.clone(),
-        next_id: 0,
-        pending: HashMap::new(),
-        dirs_ok: HashSet::new(),
-        dir_meta: Vec::new(),
-        regular: HashSet::new(),
-        hardlinks: Vec::new(),
-        stats: ReceiveStats::default(),
+    // The file system work runs on a blocking thread, fed by a bounded channel: disk writes
+    // never stall the runtime, and a slow disk holds the sender back (through HTTP/2 flow
+    // control) instead of piling data up in memory.
+    let (to_writer, from_loop) = mpsc::channel::<Packet>(WRITE_QUEUE);
+    let (to_loop, from_writer) = mpsc::unbounded_channel::<Packet>();
+    let stop = StopWriter::default();
+    let writer = {
+        let dest = dest.to_path_buf();
+        let options = options.clone();
+        let stopped = stop.0.clone();
+        tokio::task::spawn_blocking(move || write(dest, options, from_loop, to_loop, &stopped))
     };
+    let flow = pump(incoming, outgoing, to_writer, from_writer).await;
+    if flow.is_err() {
+        stop.0.store(true, Ordering::Relaxed);
+    }
+    // Awaited on every path, so that no temporary file outlives a failed transfer.
+    let written = writer
+        .await
+        .unwrap_or_else(|e| Err(Error::Writer(e.to_string())));
+    match flow? {
+        Flow::Done => written,
+        Flow::WriterStopped => {
+            written.and(Err(Error::Writer("it ended without an error".to_string())))
+        }
+    }
+}
+
+/// How [`pump`] ended without an error of its own.
+enum Flow {
+    /// The transfer is complete and the writer's channel closed.
+    Done,
+    /// The writer stopped first, which it does only on an error.
+    WriterStopped,
+}
+
+/// Moves packets: the sender's STAT and DATA to the writer, the writer's REQs and FIN to the
+/// sender; handles the sender's FIN and ERR.
+async fn pump<S>(
+    incoming: S,
+    outgoing: &mpsc::Sender<Result<Packet, Status>>,
+    to_writer: mpsc::Sender<Packet>,
+    mut from_writer: mpsc::UnboundedReceiver<Packet>,
+) -> Result<Flow, Error>
+where
+    S: Stream<Item = Result<Packet, Status>>,
+{
     // Packets for the sender. Queued so that we never stop reading while waiting to send: the
     // sender may itself be waiting for us to read its DATA.
     let mut queue: VecDeque<Packet> = VecDeque::new();
-    let mut listing_done = false;
     let mut fin_queued = false;
     let mut incoming = pin!(incoming);
     loop {
@@ -129,11 +168,18 @@ where
                     permit.send(Ok(p));
                 }
             }
+            from = from_writer.recv(), if !fin_queued => match from {
+                Some(p) => {
+                    fin_queued = p.r#type == PacketType::PacketFin as i32;
+                    queue.push_back(p);
+                }
+                None => return Ok(Flow::WriterStopped),
+            },
             next = incoming.next() => {
                 let Some(next) = next else {
                     if fin_queued {
                         // The sender hung up instead of answering FIN; all is written.
-                        return Ok(r.stats);
+                        return Ok(Flow::Done);
                     }
                     return Err(Error::Protocol(
                         "the sender closed the stream before the transfer ended".to_string(),
@@ -141,20 +187,14 @@ where
                 };
                 let p = next.map_err(|status| Error::Transport(Box::new(status)))?;
                 match PacketType::try_from(p.r#type) {
-                    Ok(PacketType::PacketStat) => match p.stat {
-                        Some(stat) if !listing_done => r.stat(stat, &mut queue)?,
-                        Some(stat) => {
-                            return Err(Error::Protocol(format!(
-                                "stat for {:?} after the end of the listing",
-                                stat.path
-                            )))
+                    Ok(PacketType::PacketStat | PacketType::PacketData) => {
+                        if to_writer.send(p).await.is_err() {
+                            return Ok(Flow::WriterStopped);
                         }
-                        None => listing_done = true,
-                    },
-                    Ok(PacketType::PacketData) => r.data(p.id, p.data).await?,
+                    }
                     Ok(PacketType::PacketFin) => {
                         if fin_queued {
-                            return Ok(r.stats);
+                            return Ok(Flow::Done);
                         }
                         return Err(Error::Protocol(
                             "the sender ended the transfer before it was complete".to_string(),
@@ -166,14 +206,76 @@ where
                     // fsutil ignores anything else.
                     Ok(PacketType::PacketReq) | Err(_) => {}
                 }
-                if listing_done && !fin_queued && r.pending.is_empty() {
-                    r.finish()?;
-                    queue.push_back(packet(PacketType::PacketFin, 0, Vec::new()));
-                    fin_queued = true;
-                }
             }
         }
     }
+}
+
+/// Tells the writer to stop when the receiving future ends or is dropped; its temporary file
+/// is then removed on its thread, right after the packet it is writing.
+#[derive(Default)]
+struct StopWriter(Arc<AtomicBool>);
+
+impl Drop for StopWriter {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The writer: makes what the STAT and DATA packets describe, sends REQs and then FIN to the
+/// loop, and returns once the loop closes its channel (the transfer is over) or `stopped` is set.
+fn write(
+    dest: PathBuf,
+    options: ReceiveOptions,
+    mut packets: mpsc::Receiver<Packet>,
+    to_loop: mpsc::UnboundedSender<Packet>,
+    stopped: &AtomicBool,
+) -> Result<ReceiveStats, Error> {
+    std::fs::create_dir_all(&dest).map_err(Error::io("create directory", &dest))?;
+    let dest = std::fs::canonicalize(&dest).map_err(Error::io("resolve", &dest))?;
+    let mut r = Receiver {
+        dest,
+        options,
+        next_id: 0,
+        pending: HashMap::new(),
+        dirs_ok: HashSet::new(),
+        dir_meta: Vec::new(),
+        regular: HashSet::new(),
+        hardlinks: Vec::new(),
+        stats: ReceiveStats::default(),
+    };
+    let send = |p: Packet| to_loop.send(p).map_err(|_| Error::Closed);
+    let mut listing_done = false;
+    let mut fin_sent = false;
+    while let Some(p) = packets.blocking_recv() {
+        if stopped.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        if p.r#type == PacketType::PacketData as i32 {
+            r.data(p.id, p.data)?;
+        } else {
+            match p.stat {
+                Some(stat) if !listing_done => {
+                    if let Some(id) = r.stat(stat)? {
+                        send(packet(PacketType::PacketReq, id, Vec::new()))?;
+                    }
+                }
+                Some(stat) => {
+                    return Err(Error::Protocol(format!(
+                        "stat for {:?} after the end of the listing",
+                        stat.path
+                    )))
+                }
+                None => listing_done = true,
+            }
+        }
+        if listing_done && !fin_sent && r.pending.is_empty() {
+            r.finish()?;
+            send(packet(PacketType::PacketFin, 0, Vec::new()))?;
+            fin_sent = true;
+        }
+    }
+    Ok(r.stats)
 }
 
 /// A requested file.
@@ -207,7 +309,8 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn stat(&mut self, stat: Stat, queue: &mut VecDeque<Packet>) -> Result<(), Error> {
+    /// Makes the entry a STAT describes; returns the id to request when it is a file to send.
+    fn stat(&mut self, stat: Stat) -> Result<Option<u32>, Error> {
         let id = self.next_id;
         self.next_id = self
             .next_id
@@ -237,12 +340,12 @@ impl Receiver {
             self.dir_meta.push((target, stat.mode, stat.mod_time));
             self.dirs_ok.insert(rel);
             self.stats.dirs += 1;
-            return Ok(());
+            return Ok(None);
         }
 
         if !mode::is_regular(stat.mode) && !mode::is_symlink(stat.mode) {
             self.stats.skipped += 1;
-            return Ok(());
+            return Ok(None);
         }
         self.check_replaceable(&target)?;
 
@@ -250,7 +353,7 @@ impl Receiver {
             if stat.linkname.is_empty() {
                 return Err(Error::Protocol(format!("symlink {rel:?} without a target")));
             }
-            // Created under a temporary name, then renamed: no await in between.
+            // Created under a temporary name, then renamed.
             let temp = with_temp_name(&dir, |temp| {
                 std::os::unix::fs::symlink(&stat.linkname, temp)
             })?;
@@ -260,7 +363,7 @@ impl Receiver {
             })?;
             self.regular.remove(&rel);
             self.stats.symlinks += 1;
-            return Ok(());
+            return Ok(None);
         }
 
         if !stat.linkname.is_empty() {
@@ -274,7 +377,7 @@ impl Receiver {
             }
             self.regular.remove(&rel);
             self.hardlinks.push((rel, stat.linkname));
-            return Ok(());
+            return Ok(None);
         }
 
         self.regular.insert(rel);
@@ -289,11 +392,10 @@ impl Receiver {
                 written: 0,
             },
         );
-        queue.push_back(packet(PacketType::PacketReq, id, Vec::new()));
-        Ok(())
+        Ok(Some(id))
     }
 
-    async fn data(&mut self, id: u32, data: Vec<u8>) -> Result<(), Error> {
+    fn data(&mut self, id: u32, data: Vec<u8>) -> Result<(), Error> {
         let Some(file) = self.pending.get_mut(&id) else {
             return Err(Error::Protocol(format!(
                 "data for file id {id}, which is not being received"
@@ -304,7 +406,7 @@ impl Receiver {
         }
         if !data.is_empty() {
             if let Some(temp) = &mut file.temp {
-                temp.write(&data).await?;
+                temp.write(&data)?;
             }
             file.written += data.len() as u64;
             return Ok(());
@@ -321,8 +423,7 @@ impl Receiver {
         if let Some(temp) = file.temp.take() {
             // The target may have become a directory since it was requested.
             self.check_replaceable(&file.target)?;
-            temp.commit(mode::to_unix(file.mode) & 0o777, mod_time, &file.target)
-                .await?;
+            temp.commit(mode::to_unix(file.mode) & 0o777, mod_time, &file.target)?;
         }
         self.stats.files += 1;
         self.stats.bytes += file.written;
@@ -484,15 +585,13 @@ fn with_temp_name(
 /// A file being received under a temporary name, removed when dropped unless committed.
 struct TempFile {
     path: PathBuf,
-    file: Option<tokio::fs::File>,
+    file: Option<std::fs::File>,
     committed: bool,
 }
 
 impl TempFile {
     /// Creates a new, private temporary file in `dir`.
     fn create(dir: &Path) -> Result<Self, Error> {
-        // Created synchronously, so that a dropped future cannot leave a file whose creation
-        // was still under way.
         let mut file = None;
         let path = with_temp_name(dir, |temp| {
             file = Some(
@@ -506,32 +605,28 @@ impl TempFile {
         })?;
         Ok(Self {
             path,
-            file: file.map(tokio::fs::File::from_std),
+            file,
             committed: false,
         })
     }
 
-    async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         let Some(file) = &mut self.file else {
             return Err(Error::Protocol("write after commit".to_string()));
         };
-        file.write_all(data)
-            .await
-            .map_err(Error::io("write", &self.path))
+        file.write_all(data).map_err(Error::io("write", &self.path))
     }
 
     /// Gives the file its permissions and time and renames it to `target`.
-    async fn commit(
+    fn commit(
         mut self,
         perm: u32,
         mod_time: Option<SystemTime>,
         target: &Path,
     ) -> Result<(), Error> {
-        let Some(mut file) = self.file.take() else {
+        let Some(file) = self.file.take() else {
             return Err(Error::Protocol("commit twice".to_string()));
         };
-        file.flush().await.map_err(Error::io("write", &self.path))?;
-        let file = file.into_std().await;
         file.set_permissions(Permissions::from_mode(perm))
             .map_err(Error::io("set permissions of", &self.path))?;
         if let Some(time) = mod_time {

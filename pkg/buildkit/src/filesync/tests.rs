@@ -635,6 +635,13 @@ async fn receiver_dropped_mid_file_leaves_no_temp_file() {
     start_file(&tx, &mut rx, &dest).await;
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
+    // The writer thread notices at its next packet or when its queue closes.
+    for _ in 0..500 {
+        if temp_files(&dest).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(temp_files(&dest).is_empty());
     assert!(!dest.join("d/big").exists());
 }
