@@ -882,3 +882,52 @@ fn keep_going_lets_a_sibling_of_a_failed_target_finish() {
         "without -k the running sibling is cancelled: {log}"
     );
 }
+
+#[test]
+fn the_context_is_sent_once_per_build_and_copies_stay_cached_by_content() {
+    let _cache = CACHE.read();
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"local copy = std.native('copy');
+{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: ['a', 'b', 'c'],
+    a: {{ from: 'busybox', copy: copy('a.txt', '/a.txt'), command: 'cat /a.txt > /o # {t}', output: '/o:out/a' }},
+    b: {{ from: 'a', copy: copy('b.txt', '/b.txt'), command: 'cat /b.txt > /o', output: '/o:out/b' }},
+    c: {{ from: 'busybox', copy: copy('sub', '/sub'), command: 'cat /sub/c.txt > /o # {t}', output: '/o:out/c' }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    fs::write(dir.path().join("a.txt"), "a1\n").unwrap();
+    fs::write(dir.path().join("b.txt"), "b1\n").unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::write(dir.path().join("sub/c.txt"), "c1\n").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    let transfers = |log: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains("] context ") && !l.contains(" DONE ") && !l.contains(" CACHED ")
+            })
+            .count()
+    };
+    assert_eq!(
+        transfers(&log),
+        1,
+        "one context transfer for three copies: {log}"
+    );
+    assert_eq!(read(dir.path(), "out/b/o"), "b1\n");
+
+    // A changed file runs again only what copies it.
+    fs::write(dir.path().join("b.txt"), "b2\n").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/b/o"), "b2\n");
+    assert!(log.contains("[a] CACHED copy a.txt /a.txt"), "{log}");
+    assert!(log.contains("[c] CACHED copy sub /sub"), "{log}");
+    assert!(!log.contains("[b] CACHED copy b.txt /b.txt"), "{log}");
+}

@@ -219,16 +219,17 @@ fn run_build(
         let client = connect(&build.daemon).await?;
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mode = build.progress;
+        // The renderer writes to the terminal, so it gets a thread of its own; it wakes for
+        // each event, for the end of the build, and every tick to animate a tty.
+        let runtime = tokio::runtime::Handle::current();
         let renderer = tokio::task::spawn_blocking(move || {
             let mut renderer = brewkit_progress::Renderer::new(mode, std::io::stderr());
+            let tick = std::time::Duration::from_millis(40);
             loop {
-                match received.try_recv() {
-                    Ok(event) => renderer.event(&event),
-                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                        renderer.tick();
-                        std::thread::sleep(std::time::Duration::from_millis(40));
-                    }
-                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+                match runtime.block_on(tokio::time::timeout(tick, received.recv())) {
+                    Ok(Some(event)) => renderer.event(&event),
+                    Ok(None) => break,
+                    Err(_) => renderer.tick(),
                 }
             }
             renderer.finish();

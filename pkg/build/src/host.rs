@@ -103,6 +103,18 @@ pub(crate) fn planned_runs<'d>(definition: &'d Definition, plan: &Plan) -> Vec<(
     targets.chain(vars).collect()
 }
 
+/// The include patterns of the build's shared context source: the paths of every context copy
+/// of `runs`, sorted and without repeats.
+pub(crate) fn context_paths(runs: &[(String, &Run)]) -> Vec<String> {
+    let paths: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|(_, run)| &run.copy)
+        .filter(|copy| copy.from.is_none())
+        .map(|copy| copy.src.as_str())
+        .collect();
+    paths.into_iter().map(str::to_owned).collect()
+}
+
 /// The run of a node, if it has one.
 pub(crate) fn run_of<'d>(definition: &'d Definition, node: &Node) -> Option<&'d Run> {
     match node {

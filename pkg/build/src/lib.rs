@@ -108,6 +108,7 @@ pub async fn build(
         options: options.clone(),
         session: session_options,
         context,
+        context_paths: host::context_paths(&runs),
         gateway,
         images,
         router,

@@ -16,6 +16,10 @@ pub struct Lowering {
     pub vars: BTreeMap<String, String>,
     /// Keys BuildKit's cache of the context across builds.
     pub shared_key: String,
+    /// The include patterns of the build's shared context source: every context copy of the
+    /// build reads that one source (synced once, in one transfer) unless it has a `unique`.
+    /// Empty: each copy reads a source of its own path.
+    pub context_paths: Vec<String>,
     /// Never take runs from the cache (`--no-cache`).
     pub no_cache: bool,
     /// Per entry of the run's `copy`: a `local.unique` for a context copy whose paths the build
@@ -127,21 +131,44 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
             custom_name: Some(format!("copy {} {}", copy.src, copy.dst)),
         };
         let from = match source {
-            CopySource::Context => State::local(
-                CONTEXT,
-                &LocalOptions {
-                    include_patterns: vec![copy.src.clone()],
-                    shared_key_hint: Some(lowering.shared_key.clone()),
-                    unique_id: lowering.unique.get(i).cloned().flatten(),
-                    custom_name: Some(format!("context {}", copy.src)),
-                    ..LocalOptions::default()
-                },
-            ),
+            CopySource::Context => {
+                let unique_id = lowering.unique.get(i).cloned().flatten();
+                // The copy's cache key is the content of what it copies, not the source's
+                // patterns, so sharing one source costs no cache hits.
+                let include_patterns = if unique_id.is_none() && !lowering.context_paths.is_empty()
+                {
+                    lowering.context_paths.clone()
+                } else {
+                    vec![copy.src.clone()]
+                };
+                let custom_name = Some(context_name(&include_patterns));
+                State::local(
+                    CONTEXT,
+                    &LocalOptions {
+                        include_patterns,
+                        shared_key_hint: Some(lowering.shared_key.clone()),
+                        unique_id,
+                        custom_name,
+                        ..LocalOptions::default()
+                    },
+                )
+            }
             CopySource::State(state) => (**state).clone(),
         };
         state = state.copy(&from, &copy.src, &copy.dst, &options);
     }
     state
+}
+
+/// The progress name of a context source: its paths, the first few of them when many.
+fn context_name(paths: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let shown = paths.iter().take(SHOWN).map(String::as_str);
+    let mut name = format!("context {}", shown.collect::<Vec<_>>().join(", "));
+    if paths.len() > SHOWN {
+        name.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    name
 }
 
 /// The command as `/bin/sh -c script` with the run's cache, secret and ssh mounts and network.

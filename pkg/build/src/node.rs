@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) session: SessionOptions,
     /// The canonical context directory.
     pub(crate) context: PathBuf,
+    /// The include patterns of the build's one shared context source.
+    pub(crate) context_paths: Vec<String>,
     pub(crate) gateway: Gateway,
     pub(crate) images: Images,
     pub(crate) router: Router,
@@ -123,6 +125,7 @@ impl Shared {
         Lowering {
             vars: before.values.clone(),
             shared_key: self.session.shared_key.clone(),
+            context_paths: self.context_paths.clone(),
             no_cache: self.options.no_cache,
             unique,
         }

@@ -142,6 +142,72 @@ fn workdir_is_created_and_copies_resolve_against_it() {
     assert_eq!(local.attrs["local.sharedkeyhint"], "k");
 }
 
+/// The local sources of `state`: include patterns and unique id of each.
+fn locals(state: &State) -> Vec<(String, Option<String>)> {
+    ops(state)
+        .into_iter()
+        .filter_map(|op| match op.op {
+            Some(pb::op::Op::Source(s)) if s.identifier.starts_with("local://") => Some((
+                s.attrs["local.includepattern"].clone(),
+                s.attrs.get("local.unique").cloned(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn context_copies_share_the_builds_one_source_unless_read_again() {
+    let copy = |src: &str| Copy {
+        from: None,
+        src: src.into(),
+        dst: format!("/{src}"),
+    };
+    let run = Run {
+        copy: vec![copy("go.mod"), copy("src")],
+        ..Run::default()
+    };
+    let runs = vec![
+        ("target \"a\"".to_owned(), &run),
+        ("target \"b\"".to_owned(), &run),
+    ];
+    let paths = super::host::context_paths(&runs);
+    assert_eq!(paths, ["go.mod", "src"], "sorted, without repeats");
+    let lowering = Lowering {
+        shared_key: "k".into(),
+        context_paths: vec!["docs".into(), "go.mod".into(), "src".into()],
+        ..Lowering::default()
+    };
+    let sources = [CopySource::Context, CopySource::Context];
+    let state = lower_run(&run, busybox(), &sources, &lowering);
+    let union = r#"["docs","go.mod","src"]"#.to_owned();
+    assert_eq!(
+        locals(&state),
+        [(union.clone(), None)],
+        "both copies read one source holding every path of the build"
+    );
+
+    // A copy of a path the build has written to since reads it again, from a source of its own.
+    let state = lower_run(
+        &run,
+        busybox(),
+        &sources,
+        &Lowering {
+            unique: vec![None, Some("1".into())],
+            ..lowering
+        },
+    );
+    let mut found = locals(&state);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (union, None),
+            (r#"["src"]"#.to_owned(), Some("1".to_owned()))
+        ]
+    );
+}
+
 #[test]
 fn cache_secret_and_ssh_mounts() {
     let run = Run {
