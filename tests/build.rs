@@ -552,7 +552,7 @@ fn ssh_agent_reaches_the_command() {
   copy: copy('sshtools', '/sshtools'),
   command: 'LOADER=$(ls /sshtools/ld-linux*); $LOADER --library-path /sshtools /sshtools/ssh-add -l > /keys',
   output: '/keys:out' } } }"#,
-        "{}",
+        r#"{"entitlements": ["ssh"]}"#,
     );
     // The host's ssh-add and the libraries it loads, so that busybox can run it.
     let tools = dir.path().join("sshtools");
@@ -930,4 +930,379 @@ fn the_context_is_sent_once_per_build_and_copies_stay_cached_by_content() {
     assert!(log.contains("[a] CACHED copy a.txt /a.txt"), "{log}");
     assert!(log.contains("[c] CACHED copy sub /sub"), "{log}");
     assert!(!log.contains("[b] CACHED copy b.txt /b.txt"), "{log}");
+}
+
+/// Every `.brewkit-tmp-*` entry under `dir`, at any depth.
+fn temporary_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&path) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".brewkit-tmp-")
+            {
+                found.push(path.clone());
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Waits for `child` at most `seconds`; past that it is killed and the test fails.
+fn wait_at_most(child: &mut std::process::Child, seconds: u64) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("brewkit did not exit within {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+#[test]
+fn sigterm_during_an_export_exits_143_and_leaves_no_temporary_file() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
+  command: 'echo {t} > /t && head -c 209715200 /dev/zero > /big', output: '/big:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = build_command(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || fs::read_to_string(log.path()).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while temporary_files(dir.path()).is_empty() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "brewkit exited ({status}) before its export was seen writing: {}",
+                log_text()
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export starts within 120 s: {}",
+            log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    signal(&child, "TERM");
+    let status = wait_at_most(&mut child, 60);
+    assert_eq!(status.code(), Some(143), "{status}: {}", log_text());
+    assert!(log_text().contains("SIGTERM"), "{}", log_text());
+    assert_eq!(
+        temporary_files(dir.path()),
+        Vec::<std::path::PathBuf>::new(),
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn sighup_cancels_the_build_and_exits_129() {
+    let t = token();
+    // A duration no other test uses, to find the container's process.
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
+  command: 'echo {t}; exec sleep 30.7' }} }} }}"#
+        ),
+        "{}",
+    );
+    let mut child = build_command(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the command starts", 60, || running("sleep 30.7"));
+    let sent = std::time::Instant::now();
+    signal(&child, "HUP");
+    let status = wait_at_most(&mut child, 20);
+    assert_eq!(status.code(), Some(129), "{status}");
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(10),
+        "exits promptly, not after the command: {:?}",
+        sent.elapsed()
+    );
+    wait_until("the container stops", 20, || !running("sleep 30.7"));
+}
+
+#[test]
+fn a_fifo_secret_is_refused_before_anything_runs() {
+    let dir = project(
+        r#"local secret = std.native('secret');
+{ apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', secrets: secret('pipe', '/run/secrets/pipe'), command: 'cat /run/secrets/pipe' } } }"#,
+        r#"{"secrets": [{"id": "pipe", "path": "${BREWKIT_TEST_SECRET_DIR}/pipe"}]}"#,
+    );
+    let fifo = dir.path().join("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = build_command(dir.path())
+        .env("BREWKIT_TEST_SECRET_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_at_most(&mut child, 20);
+    let log = fs::read_to_string(log.path()).unwrap();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("secret \"pipe\""), "{log}");
+    assert!(log.contains("target \"all\""), "{log}");
+    assert!(log.contains(&fifo.display().to_string()), "{log}");
+}
+
+#[test]
+fn a_huge_var_value_in_a_failing_command_gives_a_short_message() {
+    let t = token();
+    // 100 kB: the most a var can be in a command (Linux refuses an argument over 128 KiB), and
+    // the command's error quotes a path made of it.
+    let dir = project(
+        &format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  vars: {{ big: {{ from: 'busybox', command: 'echo {t} >/dev/null; head -c 100000 /dev/zero | tr "\\0" a' }} }},
+  targets: {{ all: {{ from: 'busybox', command: 'cat /${{big}}' }} }},
+}}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    let error = log
+        .lines()
+        .skip_while(|l| !l.starts_with("brewkit: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(code, 1, "{}", &log[..log.len().min(4000)]);
+    assert!(
+        error.len() < 8 * 1024,
+        "{} bytes: {}",
+        error.len(),
+        &error[..error.len().min(4000)]
+    );
+    assert!(error.contains("bytes)"), "{error}");
+}
+
+#[test]
+fn outputs_leave_the_modes_of_existing_directories_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: {{ from: 'busybox', command: 'mkdir -p /o/a /o/b /o/c && echo {t} > /o/a/f && echo b > /o/b/f && echo c > /o/c/f && chmod 750 /o/c',
+            output: ['/o/a:shared/out1', '/o/b:private/out2', '/o/c:new'] }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    for (name, mode) in [("shared", 0o1777), ("private", 0o700)] {
+        let path = dir.path().join(name);
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "shared/out1/f"), format!("{t}\n"));
+    assert_eq!(read(dir.path(), "private/out2/f"), "b\n");
+    let mode = |rel: &str| {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(dir.path().join(rel)).unwrap().mode() & 0o7777
+    };
+    assert_eq!(mode("shared"), 0o1777, "{log}");
+    assert_eq!(mode("private"), 0o700, "{log}");
+}
+
+#[test]
+fn an_exported_symlink_is_never_followed_by_a_later_output() {
+    let victim = tempfile::tempdir().unwrap();
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: ['link', 'write'],
+    link: {{ from: 'busybox', command: 'mkdir -p /x/d && ln -s {victim} /x/d/evil # {t}', output: '/x:out' }},
+    write: {{ from: 'busybox', dependsOn: ['link'], command: 'echo pwned > /p # {t}', output: '/p:out/d/evil' }},
+  }},
+}}"#,
+            victim = victim.path().display()
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        fs::symlink_metadata(dir.path().join("out/d/evil"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "{log}"
+    );
+    assert_eq!(fs::read_dir(victim.path()).unwrap().count(), 0, "{log}");
+    assert!(
+        log.contains("is a symlink, which is never followed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[write]") || log.contains("target \"write\"") || log.contains("write:"),
+        "{log}"
+    );
+}
+
+#[test]
+fn targets_exporting_into_one_folder_at_once_all_succeed() {
+    let _cache = CACHE.read();
+    let t = token();
+    let targets: String = (1..=4)
+        .map(|i| {
+            format!(
+                "    t{i}: {{ from: 'busybox', command: 'mkdir -p /d/share/doc/t{i} && echo {i} > /d/share/doc/t{i}/README && echo {i} > /d/share/doc/common # {t}', output: '/d:dist' }},\n"
+            )
+        })
+        .collect();
+    let dir = project(
+        &format!(
+            "{{ apiVersion: 'brewkit/v1', targets: {{\n    all: ['t1', 't2', 't3', 't4'],\n{targets}}} }}"
+        ),
+        "{}",
+    );
+    for run in 0..10 {
+        let (code, log) = build(dir.path(), &["-j", "4"]);
+        assert_eq!(code, 0, "run {run}: {log}");
+        for i in 1..=4 {
+            assert_eq!(
+                read(dir.path(), &format!("dist/share/doc/t{i}/README")),
+                format!("{i}\n")
+            );
+        }
+        // Outputs land in plan order: the last target's file wins the collision.
+        assert_eq!(
+            read(dir.path(), "dist/share/doc/common"),
+            "4\n",
+            "run {run}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_output_leaves_no_directory_it_created() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{
+    all: {{ from: 'busybox', command: 'true # {t}', output: '/missing:out/new/deeper' }},
+}} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(!dir.path().join("out").exists(), "{log}");
+}
+
+#[test]
+fn outputs_outside_the_project_and_ssh_need_the_hosts_consent() {
+    let t = token();
+    let outside = tempfile::tempdir().unwrap();
+    let dest = outside.path().join("dist");
+    let definition = format!(
+        r#"{{ apiVersion: 'brewkit/v1', targets: {{
+    all: {{ from: 'busybox', command: 'echo {t} > /o', output: '/o:{}' }},
+}} }}"#,
+        dest.display()
+    );
+    let dir = project(&definition, "{}");
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("outside the project directory"), "{log}");
+    assert!(
+        log.contains(&format!("\"fs.write={}\"", dest.display())),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&format!("echo {t}")),
+        "refused before anything runs: {log}"
+    );
+    assert!(!dest.exists());
+
+    // Granted for a directory holding it: written.
+    let config = format!(
+        r#"{{"entitlements": ["fs.write={}"]}}"#,
+        outside.path().display()
+    );
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(&dest, "o"), format!("{t}\n"));
+
+    // `..` out of the project is outside too.
+    let dir = project(
+        r#"{ apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', command: 'true', output: '/etc/hostname:../up' } } }"#,
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("outside the project directory"), "{log}");
+
+    // ssh without the entitlement.
+    let dir = project(
+        r#"{ apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', ssh: {}, command: 'true' } } }"#,
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("ssh needs the \"ssh\" entitlement"), "{log}");
+}
+
+#[test]
+fn a_target_with_two_thousand_copies_builds() {
+    // Each copy used to be a file op of its own, one snapshot each: past about 128, overlayfs
+    // refused to stack them ("max depth exceeded"), and marshalling them recursively overflowed
+    // the stack. A run's copies are one file op now.
+    let t = token();
+    let copies: String = (0..2000).map(|i| format!("copy('f', '/c/{i}'),")).collect();
+    let dir = project(
+        &format!(
+            "local copy = std.native('copy');\n{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', copy: [{copies}], command: 'ls /c | wc -l > /n # {t}', output: '/n:out' }} }} }}"
+        ),
+        "{}",
+    );
+    fs::write(dir.path().join("f"), "x").unwrap();
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/n").trim(), "2000");
 }

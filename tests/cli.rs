@@ -587,3 +587,43 @@ fn the_projects_own_build_and_the_examples_are_valid() {
         assert_eq!(code, 0, "{example}: {stderr}");
     }
 }
+
+#[test]
+fn env_names_that_are_not_variable_names_exit_2_with_the_path() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1', targets: {build: {env: {'A B': 'x', '1X': 'y', OK_1: 'z'}}}, vars: {v: {from: 'a', command: 'b', env: {'A=B': 'c'}}}}",
+    );
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    for path in [
+        "targets.build.env[\"A B\"]: \"A B\" does not match",
+        "targets.build.env[\"1X\"]: \"1X\" does not match",
+        "vars.v.env[\"A=B\"]: \"A=B\" does not match",
+    ] {
+        assert!(stderr.contains(path), "{path}: {stderr}");
+    }
+    assert!(stderr.contains("(target \"build\")"), "{stderr}");
+    assert!(!stderr.contains("OK_1"), "{stderr}");
+}
+
+#[test]
+fn a_copy_leaving_the_context_exits_2_before_anything_runs() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1', targets: {all: ['build'], build: {from: 'busybox', copy: [std.native('copy')('go.mod', '.'), std.native('copy')('src/../../x', 'x')]}}}",
+    );
+    for args in [
+        &["build", "definition"][..],
+        &["targets"],
+        &["graph"],
+        // Refused before BuildKit is reached: no daemon listens at this address.
+        &["build", "--addr", "unix:///nonexistent/buildkitd.sock"],
+    ] {
+        let (code, _, stderr) = run(brewkit(dir.path()).args(args));
+        assert_eq!(code, BAD_INPUT, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("targets.build.copy[1].src: \"src/../../x\" leaves the build context"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("(target \"build\")"), "{args:?}: {stderr}");
+    }
+}

@@ -18,8 +18,16 @@ mod exit {
     pub const BUILD_FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
     pub const UNREACHABLE: u8 = 3;
+    // A build cancelled by a signal: 128 + the signal's number, as shells report a command that
+    // a signal ended.
+    pub const HANGUP: u8 = 129;
     pub const INTERRUPTED: u8 = 130;
+    pub const TERMINATED: u8 = 143;
 }
+
+/// How long the shutdown after a signal waits for blocking work (an export's file writer
+/// removing its temporary file) before brewkit exits anyway, for a writer stuck on a hung disk.
+const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// An error on its way to the top: what to print and the exit code.
 struct Failure {
@@ -41,7 +49,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("brewkit: {}", failure.message);
+            // Not `eprintln!`, which panics when stderr is gone: after SIGHUP, the terminal
+            // may be, and the exit code must still say what happened.
+            let _ = writeln!(std::io::stderr().lock(), "brewkit: {}", failure.message);
             ExitCode::from(failure.code)
         }
     }
@@ -206,8 +216,9 @@ fn bare_jobs_last(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
     args
 }
 
-/// Connects to BuildKit and runs the build, rendering progress on stderr. Ctrl-C cancels the
-/// solves (dropping them cancels them in BuildKit) and exits with 130.
+/// Connects to BuildKit and runs the build, rendering progress on stderr. SIGINT (Ctrl-C),
+/// SIGTERM and SIGHUP cancel the solves (dropping them cancels them in BuildKit) and exit with
+/// 130, 143 and 129 once the temporary files of exports in flight are removed.
 fn run_build(
     build: &cli::BuildArgs,
     definition: &brewkit_definition::Definition,
@@ -215,17 +226,27 @@ fn run_build(
     config: &brewkit_config::Config,
     options: &brewkit_build::BuildOptions,
 ) -> Result<(), Failure> {
-    runtime()?.block_on(async {
-        let client = connect(&build.daemon).await?;
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        let mut signals = Signals::listen()?;
+        let client = tokio::select! {
+            client = connect(&build.daemon) => client?,
+            signal = signals.next() => return Err(signal),
+        };
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mode = build.progress;
+        // Set when a signal cancels the build: the progress channel may stay open until the
+        // runtime shuts down (detached tasks hold senders), and the renderer must be done
+        // before that, when its timer stops working.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // The renderer writes to the terminal, so it gets a thread of its own; it wakes for
         // each event, for the end of the build, and every tick to animate a tty.
         let runtime = tokio::runtime::Handle::current();
+        let stopped = stop.clone();
         let renderer = tokio::task::spawn_blocking(move || {
             let mut renderer = brewkit_progress::Renderer::new(mode, std::io::stderr());
             let tick = std::time::Duration::from_millis(40);
-            loop {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 match runtime.block_on(tokio::time::timeout(tick, received.recv())) {
                     Ok(Some(event)) => renderer.event(&event),
                     Ok(None) => break,
@@ -237,11 +258,12 @@ fn run_build(
         let building = brewkit_build::build(&client, definition, plan, config, options, events);
         let result = tokio::select! {
             result = building => result,
-            _ = tokio::signal::ctrl_c() => {
-                return Err(Failure {
-                    code: exit::INTERRUPTED,
-                    message: "interrupted: the build was cancelled".into(),
-                });
+            signal = signals.next() => {
+                // The build future is dropped here: its solves are cancelled and the exports'
+                // receivers told to stop (their writers remove their temporary files).
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = renderer.await;
+                return Err(signal);
             }
         };
         let _ = renderer.await;
@@ -253,7 +275,52 @@ fn run_build(
             },
             message: e.to_string(),
         })
-    })
+    });
+    // Not a plain drop, which waits for blocking work without end: after a signal, an export's
+    // file writer (a blocking task) is still removing its temporary file, and brewkit must not
+    // exit before it has (nothing calls `std::process::exit`: `main` returns the exit code after
+    // this). Work spawned on the runtime is dropped, which cancels what is left of the build.
+    runtime.shutdown_timeout(CLEANUP_GRACE);
+    result
+}
+
+/// The signals that cancel a build.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Handles SIGINT, SIGTERM and SIGHUP from now on, instead of dying at once (which leaves
+    /// partial files behind).
+    fn listen() -> Result<Self, Failure> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind| {
+            signal(kind).map_err(|e| Failure {
+                code: exit::BUILD_FAILED,
+                message: format!("cannot handle signals: {e}"),
+            })
+        };
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
+        })
+    }
+
+    /// The failure for the next signal received.
+    async fn next(&mut self) -> Failure {
+        let (code, name) = tokio::select! {
+            _ = self.interrupt.recv() => (exit::INTERRUPTED, "SIGINT"),
+            _ = self.terminate.recv() => (exit::TERMINATED, "SIGTERM"),
+            _ = self.hangup.recv() => (exit::HANGUP, "SIGHUP"),
+        };
+        Failure {
+            code,
+            message: format!("interrupted ({name}): the build was cancelled"),
+        }
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -5,6 +5,19 @@ use std::path::PathBuf;
 /// How many log lines of a failed command are shown.
 pub const LOG_TAIL: usize = 20;
 
+// Messages quote text that can be huge: a command's log line, or BuildKit's message quoting the
+// command as it ran, with vars (up to 128 KiB each) substituted. They show at most this many
+// characters of each; see `cut`.
+/// A quoted value: a command, a step.
+const QUOTE_LIMIT: usize = 200;
+/// BuildKit's message: an error chain, longer than a value, but it quotes the command run.
+const MESSAGE_LIMIT: usize = 1000;
+/// One log line: [`LOG_TAIL`] of them are shown.
+const LOG_LINE_LIMIT: usize = 300;
+/// How many of the limit's characters are taken from the end of the text: where BuildKit's
+/// message puts the exit code and a line its last words.
+const KEEP_END: usize = 40;
+
 /// Why a build stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,7 +25,7 @@ pub enum Error {
     #[error("{0}")]
     Host(String),
     /// A target's or var's solve failed.
-    #[error("{node} failed {}: {}{}", failed_where(command, &failure.step), failure.message, render_tail(&failure.log_tail))]
+    #[error("{node} failed {}: {}{}", failed_where(command, &failure.step), cut(&failure.message, MESSAGE_LIMIT), render_tail(&failure.log_tail))]
     Failed {
         node: String,
         command: Option<String>,
@@ -49,9 +62,9 @@ pub struct SolveFailure {
 
 fn failed_where(command: &Option<String>, step: &Option<String>) -> String {
     match (command, step) {
-        (Some(command), Some(step)) if step != command => format!("at `{step}`"),
-        (Some(command), _) => format!("running `{command}`"),
-        (None, Some(step)) => format!("at `{step}`"),
+        (Some(command), Some(step)) if step != command => format!("at `{}`", quote_cut(step)),
+        (Some(command), _) => format!("running `{}`", quote_cut(command)),
+        (None, Some(step)) => format!("at `{}`", quote_cut(step)),
         (None, None) => "to build".to_owned(),
     }
 }
@@ -60,5 +73,101 @@ fn render_tail(lines: &[String]) -> String {
     if lines.is_empty() {
         return String::new();
     }
+    let lines: Vec<String> = lines.iter().map(|l| cut(l, LOG_LINE_LIMIT)).collect();
     format!("\nlast {} log lines:\n{}", lines.len(), lines.join("\n"))
+}
+
+/// `text` as an error quotes it: at most [`QUOTE_LIMIT`] characters of it.
+pub(crate) fn quote_cut(text: &str) -> String {
+    cut(text, QUOTE_LIMIT)
+}
+
+/// `text` if it has at most `limit` characters; else its beginning and its last [`KEEP_END`]
+/// characters around `… (N bytes) …`, N being its whole length. Cut on character boundaries.
+fn cut(text: &str, limit: usize) -> String {
+    // At most `limit` bytes is at most `limit` characters: no need to count them.
+    if text.len() <= limit || text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let keep_end = KEEP_END.min(limit / 2);
+    let head_end = text
+        .char_indices()
+        .nth(limit - keep_end)
+        .map_or(text.len(), |(i, _)| i);
+    let tail_start = if keep_end == 0 {
+        text.len()
+    } else {
+        text.char_indices()
+            .rev()
+            .nth(keep_end - 1)
+            .map_or(0, |(i, _)| i)
+    };
+    format!(
+        "{}… ({} bytes) …{}",
+        &text[..head_end],
+        text.len(),
+        &text[tail_start..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_quoted_whole() {
+        assert_eq!(quote_cut(""), "");
+        assert_eq!(quote_cut("make test"), "make test");
+        let exact = "é".repeat(QUOTE_LIMIT);
+        assert_eq!(
+            quote_cut(&exact),
+            exact,
+            "characters are counted, not bytes"
+        );
+    }
+
+    #[test]
+    fn long_text_keeps_its_ends_and_its_length() {
+        let text = format!("start{}end", "a".repeat(3_000_000));
+        let quoted = quote_cut(&text);
+        assert!(quoted.starts_with("startaaa"), "{quoted}");
+        assert!(quoted.ends_with("aaaend"), "{quoted}");
+        assert!(quoted.contains("… (3000008 bytes) …"), "{quoted}");
+        assert!(quoted.chars().count() < QUOTE_LIMIT + 30, "{quoted}");
+    }
+
+    #[test]
+    fn multibyte_text_is_cut_on_character_boundaries() {
+        for text in [
+            "é".repeat(1000),
+            "日本".repeat(700),
+            format!("a{}", "🦀".repeat(500)),
+        ] {
+            let quoted = quote_cut(&text);
+            let (head, rest) = quoted.split_once('…').unwrap();
+            let tail = rest.rsplit_once('…').unwrap().1;
+            assert!(text.starts_with(head) && text.ends_with(tail), "{quoted}");
+            assert_eq!(head.chars().count() + tail.chars().count(), QUOTE_LIMIT);
+            assert!(quoted.contains(&format!("({} bytes)", text.len())));
+        }
+    }
+
+    #[test]
+    fn a_failure_quoting_a_huge_value_stays_short() {
+        let value = "v".repeat(3_000_000);
+        let error = Error::Failed {
+            node: "all".into(),
+            command: Some(format!("cat /{value}")),
+            failure: SolveFailure {
+                message: format!("executor failed running [/bin/sh -c cat /{value}]: exit code: 1"),
+                step: None,
+                log_tail: vec![format!("cat: can't open '/{value}': File name too long"); LOG_TAIL],
+            },
+        };
+        let message = error.to_string();
+        assert!(message.len() < 10 * 1024, "{} bytes", message.len());
+        assert!(message.contains("]: exit code: 1"), "{message}");
+        assert!(message.contains("File name too long"), "{message}");
+        assert_eq!(message.lines().count(), 2 + LOG_TAIL, "every line is kept");
+    }
 }

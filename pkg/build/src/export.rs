@@ -103,6 +103,13 @@ impl Exporter {
     }
 }
 
+impl Drop for Exporter {
+    /// A build dropped mid-export (a signal) cancels the export in flight.
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
+}
+
 async fn work(
     exports: Exports,
     mut received: UnboundedReceiver<Request>,
@@ -190,19 +197,12 @@ pub(crate) fn common_root(paths: &[PathBuf]) -> PathBuf {
 /// artifacts' paths are written; nothing else under the root is touched.
 async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
     let label = batch[0].node.label();
-    let mut locals = Vec::new();
-    for request in batch {
-        for (_, local) in &request.outputs {
-            tokio::fs::create_dir_all(local)
-                .await
-                .map_err(|e| Error::Output {
-                    node: request.node.label(),
-                    local: local.clone(),
-                    message: e.to_string(),
-                })?;
-            locals.push(local.clone());
-        }
-    }
+    // The receiver makes the directories (never through a symlink, leaving existing ones'
+    // modes alone, removing what it made if the export fails).
+    let locals: Vec<PathBuf> = batch
+        .iter()
+        .flat_map(|request| request.outputs.iter().map(|(_, local)| local.clone()))
+        .collect();
     let root = common_root(&locals);
     let mut copies: Vec<(&State, &str, &Path)> = Vec::new();
     for request in batch {
@@ -270,13 +270,7 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
     }
     let transfers = session.transfers().await;
     session.close().await;
-    if let Err(e) = result {
-        return Err(Error::Failed {
-            node: label.clone(),
-            command: None,
-            failure: exports.router.failure(&label, e.message()).await,
-        });
-    }
+    // The receiver's own error first: BuildKit only sees its end of the stream (often "EOF").
     for transfer in transfers {
         if let Transfer::Received {
             result: Err(message),
@@ -289,6 +283,13 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
                 message,
             });
         }
+    }
+    if let Err(e) = result {
+        return Err(Error::Failed {
+            node: label.clone(),
+            command: None,
+            failure: exports.router.failure(&label, e.message()).await,
+        });
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ pub(crate) fn session_options(
                 ))
             })?;
             let file = config
-                .secret_file(source)
+                .secret_file(source, brewkit_buildkit::MAX_SECRET_SIZE)
                 .map_err(|e| Error::Host(format!("{owner}: {e}")))?;
             secrets.insert(secret.id.clone(), file);
         }
@@ -87,6 +87,45 @@ pub(crate) fn shared_key(context: &Path) -> String {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("brewkit-context-{hash:016x}")
+}
+
+/// Checks that every output of the plan lands inside the project directory (`context`), or
+/// under a directory the host config grants with `fs.write=<path>` (buildx bake's entitlement):
+/// a definition never writes elsewhere on the host without the host's consent.
+pub(crate) fn check_outputs(
+    definition: &Definition,
+    plan: &Plan,
+    config: &Config,
+    context: &Path,
+) -> Result<(), Error> {
+    let context = context
+        .canonicalize()
+        .map_err(|e| Error::Host(format!("build context {}: {e}", context.display())))?;
+    for name in &plan.order {
+        let Some(stage) = definition.stage(name) else {
+            continue;
+        };
+        for output in &stage.output {
+            let local = clean_join(&context, &output.local);
+            if local.starts_with(&context) || config.writable(&local).is_some() {
+                continue;
+            }
+            let config_name = config
+                .path
+                .as_ref()
+                .map_or("~/.brewkit/config, or $BREWKIT_CONFIG".to_owned(), |p| {
+                    p.display().to_string()
+                });
+            return Err(Error::Host(format!(
+                "target \"{name}\": output {:?} goes to {}, outside the project directory {}; to allow it, add \"fs.write={}\" (or a directory holding it) to \"entitlements\" in the host config ({config_name})",
+                output.local,
+                local.display(),
+                context.display(),
+                local.display(),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every run the plan will do, with its owner for messages.

@@ -70,6 +70,7 @@ pub async fn build(
     options: &BuildOptions,
     events: UnboundedSender<BuildEvent>,
 ) -> Result<(), Error> {
+    host::check_outputs(definition, plan, config, &options.context)?;
     let session_options = host::session_options(definition, plan, config, &options.context)?;
     let context = session_options.dirs[lower::CONTEXT].clone();
     let session = Session::start(client, session_options.clone()).await?;

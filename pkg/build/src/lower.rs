@@ -122,14 +122,8 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
     for (key, value) in &run.env {
         state = state.with_env(key, value);
     }
+    let mut copies: Vec<(State, &str, &str)> = Vec::new();
     for (i, (copy, source)) in run.copy.iter().zip(copy_sources).enumerate() {
-        let options = CopyOptions {
-            allow_wildcard: true,
-            dir_contents: true,
-            create_dest_path: true,
-            follow_symlink: true,
-            custom_name: Some(format!("copy {} {}", copy.src, copy.dst)),
-        };
         let from = match source {
             CopySource::Context => {
                 let unique_id = lowering.unique.get(i).cloned().flatten();
@@ -155,9 +149,38 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
             }
             CopySource::State(state) => (**state).clone(),
         };
-        state = state.copy(&from, &copy.src, &copy.dst, &options);
+        copies.push((from, &copy.src, &copy.dst));
     }
+    // All of a run's copies are one file op, so one snapshot: however many there are, a target
+    // adds one layer for them (overlayfs stacks at most about 128 layers).
+    let options = CopyOptions {
+        allow_wildcard: true,
+        dir_contents: true,
+        create_dest_path: true,
+        follow_symlink: true,
+        custom_name: Some(copies_name(&run.copy)),
+    };
+    let copies: Vec<(&State, &str, &str)> = copies
+        .iter()
+        .map(|(from, src, dst)| (from, *src, *dst))
+        .collect();
+    state = state.copy_all(&copies, &options);
     state
+}
+
+/// The progress name of a run's copies: each `copy src dst`, the first few when many.
+fn copies_name(copies: &[brewkit_definition::Copy]) -> String {
+    const SHOWN: usize = 3;
+    let shown: Vec<String> = copies
+        .iter()
+        .take(SHOWN)
+        .map(|copy| format!("{} {}", copy.src, copy.dst))
+        .collect();
+    let mut name = format!("copy {}", shown.join(", "));
+    if copies.len() > SHOWN {
+        name.push_str(&format!(" and {} more", copies.len() - SHOWN));
+    }
+    name
 }
 
 /// The progress name of a context source: its paths, the first few of them when many.

@@ -209,6 +209,40 @@ fn context_copies_share_the_builds_one_source_unless_read_again() {
 }
 
 #[test]
+fn a_runs_copies_are_one_file_op() {
+    let run = Run {
+        copy: (0..300)
+            .map(|i| Copy {
+                from: None,
+                src: format!("f{i}"),
+                dst: format!("/c/{i}"),
+            })
+            .collect(),
+        ..Run::default()
+    };
+    let sources = vec![CopySource::Context; 300];
+    let state = lower_run(&run, busybox(), &sources, &Lowering::default());
+    let files: Vec<pb::FileOp> = ops(&state)
+        .into_iter()
+        .filter_map(|op| match op.op {
+            Some(pb::op::Op::File(file)) => Some(file),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "one snapshot for every copy");
+    assert_eq!(files[0].actions.len(), 300);
+    let name = &state.marshal().metadata;
+    let names: Vec<&str> = name
+        .values()
+        .filter_map(|m| m.description.get("llb.customname").map(String::as_str))
+        .collect();
+    assert!(
+        names.contains(&"copy f0 /c/0, f1 /c/1, f2 /c/2 and 297 more"),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn cache_secret_and_ssh_mounts() {
     let run = Run {
         command: Some("make".into()),

@@ -13,7 +13,7 @@ pub mod transport;
 
 pub use client::{Client, SolveRequest};
 pub use error::Error;
-pub use session::{Session, SessionOptions, Transfer};
+pub use session::{Session, SessionOptions, Transfer, MAX_SECRET_SIZE};
 
 /// A fresh random id for a session or a solve, 25 hex digits like BuildKit's own: unique per
 /// daemon, safe in headers.

@@ -17,14 +17,17 @@ pub const CONFIG_ENV: &str = "BREWKIT_CONFIG";
 
 /// What `brewkit config init` writes: valid Jsonnet, commented, granting nothing.
 pub const DEFAULT_CONFIG: &str = r#"// BrewKit host config: what this machine lends to builds.
-// Reference: docs/config.md. JSON or Jsonnet; ${VAR} in a secret path expands from the environment.
+// Reference: docs/config.md. JSON or Jsonnet; ${VAR} in a path expands from the environment.
 {
   // Secrets that targets mount by id, e.g.
   //   { id: 'aws', path: '${HOME}/.aws/credentials' },
   // A target names the id and the path in the container: secret('aws', '/root/.aws/credentials').
   secrets: [],
 
-  // Privileges targets may ask for. 'network.host' lets a target use network: 'host'.
+  // Privileges targets may ask for, e.g.
+  //   'network.host'       a target may use network: 'host'
+  //   'ssh'                a target may use ssh: {} (this machine's SSH agent)
+  //   'fs.write=${HOME}/dist'  outputs may be written there, outside the project directory
   entitlements: [],
 }
 "#;
@@ -63,6 +66,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("secret \"{id}\": {} is {what}, not a regular file (from the host config {})", path.display(), config.display())]
+    SecretNotFile {
+        id: String,
+        path: PathBuf,
+        /// What it is instead: "a directory", "a FIFO (named pipe)"…
+        what: &'static str,
+        config: PathBuf,
+    },
+    #[error("secret \"{id}\": {} is {size} bytes, more than the {max} bytes BuildKit accepts for a secret (from the host config {})", path.display(), config.display())]
+    SecretTooLarge {
+        id: String,
+        path: PathBuf,
+        size: u64,
+        max: u64,
+        config: PathBuf,
+    },
     #[error("{} already exists; it was left as it is", path.display())]
     AlreadyExists { path: PathBuf },
     #[error("cannot write {}: {source}", path.display())]
@@ -74,19 +93,63 @@ pub enum Error {
 }
 
 /// A privilege the host grants to builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Entitlement {
     /// Targets may use `network: host`.
-    #[serde(rename = "network.host")]
     NetworkHost,
+    /// Targets may use `ssh` (the host's SSH agent).
+    Ssh,
+    /// Outputs may be written under this directory, outside the project (absolute, clean,
+    /// `${VAR}` expanded). Written `fs.write=<path>`, as buildx bake's entitlement.
+    FsWrite(PathBuf),
 }
 
 impl fmt::Display for Entitlement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NetworkHost => "network.host",
-        })
+        match self {
+            Self::NetworkHost => f.write_str("network.host"),
+            Self::Ssh => f.write_str("ssh"),
+            Self::FsWrite(path) => write!(f, "fs.write={}", path.display()),
+        }
     }
+}
+
+/// Parses an entitlement as written in the config; `lookup` reads the environment.
+fn entitlement(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Entitlement, String> {
+    match text {
+        "network.host" => return Ok(Entitlement::NetworkHost),
+        "ssh" => return Ok(Entitlement::Ssh),
+        _ => {}
+    }
+    let Some(path) = text.strip_prefix("fs.write=") else {
+        return Err(format!(
+            "unknown entitlement {text:?}: use \"network.host\", \"ssh\" or \"fs.write=<path>\""
+        ));
+    };
+    let expanded = expand("", path, lookup).map_err(|e| match e {
+        Error::UnsetVariable { var, .. } => {
+            format!("{text:?} uses ${{{var}}}, which is not set in the environment")
+        }
+        _ => format!("{text:?} has an unterminated ${{"),
+    })?;
+    let path = Path::new(&expanded);
+    if !path.is_absolute() {
+        return Err(format!(
+            "{text:?}: the path must be absolute (after ${{VAR}} expansion)"
+        ));
+    }
+    // Lexically clean: outputs are compared with it the same way.
+    let mut clean = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    Ok(Entitlement::FsWrite(clean))
 }
 
 /// A secret the host can provide, as written in the config (the path not yet expanded).
@@ -110,7 +173,7 @@ struct RawConfig {
     #[serde(default)]
     secrets: Vec<SecretSource>,
     #[serde(default)]
-    entitlements: BTreeSet<Entitlement>,
+    entitlements: Vec<String>,
 }
 
 /// Where the config is: `$BREWKIT_CONFIG`, else `~/.brewkit/config`. The flag tells whether the
@@ -171,13 +234,22 @@ impl Config {
                 ));
             }
         }
+        let mut entitlements = BTreeSet::new();
+        for (i, text) in raw.entitlements.iter().enumerate() {
+            match entitlement(text, |v| std::env::var(v).ok()) {
+                Ok(e) => {
+                    entitlements.insert(e);
+                }
+                Err(message) => violations.push(format!("  entitlements[{i}]: {message}")),
+            }
+        }
         if !violations.is_empty() {
             return Err(invalid(violations));
         }
         Ok(Self {
             path: Some(path.to_owned()),
             secrets: raw.secrets,
-            entitlements: raw.entitlements,
+            entitlements,
         })
     }
 
@@ -191,25 +263,62 @@ impl Config {
         self.entitlements.contains(&entitlement)
     }
 
-    /// The host file of secret `secret`, with `${VAR}` expanded, checked to be a readable file.
-    pub fn secret_file(&self, secret: &SecretSource) -> Result<PathBuf, Error> {
+    /// The `fs.write` entitlement that lets outputs be written to `path` (absolute and clean):
+    /// the first granted directory holding it.
+    pub fn writable(&self, path: &Path) -> Option<&Entitlement> {
+        self.entitlements
+            .iter()
+            .find(|e| matches!(e, Entitlement::FsWrite(dir) if path.starts_with(dir)))
+    }
+
+    /// The host file of secret `secret`, with `${VAR}` expanded, checked to be a regular file
+    /// (symlinks followed) of at most `max_size` bytes.
+    pub fn secret_file(&self, secret: &SecretSource, max_size: u64) -> Result<PathBuf, Error> {
         let path = PathBuf::from(expand(&secret.id, &secret.path, |v| std::env::var(v).ok())?);
-        std::fs::File::open(&path)
-            .and_then(|f| f.metadata())
-            .and_then(|m| {
-                if m.is_file() {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::other("not a regular file"))
-                }
-            })
-            .map_err(|source| Error::SecretFile {
+        let config = || self.path.clone().unwrap_or_default();
+        // Never opened here: opening a FIFO waits for a writer, which may never come.
+        let metadata = std::fs::metadata(&path).map_err(|source| Error::SecretFile {
+            id: secret.id.clone(),
+            path: path.clone(),
+            config: config(),
+            source,
+        })?;
+        if !metadata.is_file() {
+            return Err(Error::SecretNotFile {
                 id: secret.id.clone(),
-                path: path.clone(),
-                config: self.path.clone().unwrap_or_default(),
-                source,
-            })?;
+                path,
+                what: file_kind(&metadata.file_type()),
+                config: config(),
+            });
+        }
+        if metadata.len() > max_size {
+            return Err(Error::SecretTooLarge {
+                id: secret.id.clone(),
+                path,
+                size: metadata.len(),
+                max: max_size,
+                config: config(),
+            });
+        }
         Ok(path)
+    }
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
     }
 }
 

@@ -137,18 +137,92 @@ fn secret_file_must_exist() {
         entitlements: BTreeSet::new(),
     };
     assert_eq!(
-        config.secret_file(config.secret("ok").unwrap()).unwrap(),
+        config
+            .secret_file(config.secret("ok").unwrap(), MAX)
+            .unwrap(),
         file
     );
     let err = config
-        .secret_file(config.secret("gone").unwrap())
+        .secret_file(config.secret("gone").unwrap(), MAX)
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("secret \"gone\"") && err.contains("gone"),
         "{err}"
     );
-    assert!(config.secret_file(config.secret("dir").unwrap()).is_err());
+    let err = config
+        .secret_file(config.secret("dir").unwrap(), MAX)
+        .unwrap_err();
+    assert!(matches!(err, Error::SecretNotFile { .. }), "{err}");
+    assert!(err.to_string().contains("is a directory"), "{err}");
+}
+
+/// BuildKit's limit, as `brewkit_buildkit::MAX_SECRET_SIZE`.
+const MAX: u64 = 500 * 1024;
+
+fn one_secret(dir: &Path, id: &str, path: &Path) -> Config {
+    Config {
+        path: Some(dir.join("config")),
+        secrets: vec![SecretSource {
+            id: id.into(),
+            path: path.display().to_string(),
+        }],
+        entitlements: BTreeSet::new(),
+    }
+}
+
+#[test]
+fn a_fifo_secret_is_refused_without_opening_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let config = one_secret(dir.path(), "pipe", &fifo);
+    // Opening the FIFO would block this thread until a writer comes: the check runs on
+    // another, so that a regression fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(config.secret_file(config.secret("pipe").unwrap(), MAX));
+    });
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the check returns without waiting for a writer")
+        .unwrap_err();
+    assert!(matches!(err, Error::SecretNotFile { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("secret \"pipe\""), "{message}");
+    assert!(message.contains("FIFO"), "{message}");
+    assert!(message.contains(&fifo.display().to_string()), "{message}");
+}
+
+#[test]
+fn a_secret_over_the_limit_is_refused_and_symlinks_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    fs::write(&big, vec![b'x'; 600 * 1024]).unwrap();
+    let config = one_secret(dir.path(), "big", &big);
+    let err = config
+        .secret_file(config.secret("big").unwrap(), MAX)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SecretTooLarge { size, max, .. } if size == 600 * 1024 && max == MAX),
+        "{err}"
+    );
+    assert!(err.to_string().contains("secret \"big\""), "{err}");
+
+    // Exactly the limit is fine, and so is a symlink to a regular file.
+    let fits = dir.path().join("fits");
+    fs::write(&fits, vec![b'x'; MAX as usize]).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&fits, &link).unwrap();
+    let config = one_secret(dir.path(), "link", &link);
+    assert_eq!(
+        config
+            .secret_file(config.secret("link").unwrap(), MAX)
+            .unwrap(),
+        link
+    );
 }
 
 #[test]
@@ -161,4 +235,45 @@ fn init_writes_once_and_never_overwrites() {
     let err = init(&path).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }));
     assert_eq!(fs::read_to_string(&path).unwrap(), "{}");
+}
+
+#[test]
+fn entitlements_ssh_and_fs_write() {
+    let lookup = |var: &str| (var == "OUT").then(|| "/srv/out".to_owned());
+    assert_eq!(entitlement("ssh", lookup), Ok(Entitlement::Ssh));
+    assert_eq!(
+        entitlement("fs.write=${OUT}/dist/../bin", lookup),
+        Ok(Entitlement::FsWrite("/srv/out/bin".into())),
+        "expanded and cleaned"
+    );
+    let relative = entitlement("fs.write=dist", lookup).unwrap_err();
+    assert!(relative.contains("must be absolute"), "{relative}");
+    let unset = entitlement("fs.write=${NOPE}/x", lookup).unwrap_err();
+    assert!(unset.contains("${NOPE}"), "{unset}");
+    let unknown = entitlement("fs.read=/x", lookup).unwrap_err();
+    assert!(unknown.contains("unknown entitlement"), "{unknown}");
+
+    let (_dir, path) = write(r#"{"entitlements": ["ssh", "fs.write=/srv/out"]}"#);
+    let config = Config::load_from(&path, true).unwrap();
+    assert!(config.allows(Entitlement::Ssh));
+    assert!(!config.allows(Entitlement::NetworkHost));
+    assert_eq!(
+        config.writable(Path::new("/srv/out/a/b")),
+        Some(&Entitlement::FsWrite("/srv/out".into()))
+    );
+    assert_eq!(
+        config.writable(Path::new("/srv/outside")),
+        None,
+        "a sibling is not inside"
+    );
+
+    let (_dir, path) = write(r#"{"entitlements": ["fs.read=/x"]}"#);
+    let err = Config::load_from(&path, true).unwrap_err().to_string();
+    assert!(err.contains("entitlements[0]"), "{err}");
+    let (_dir, path) = write(r#"{"entitlements": ["fs.write=relative"]}"#);
+    let err = Config::load_from(&path, true).unwrap_err().to_string();
+    assert!(
+        err.contains("entitlements[0]") && err.contains("absolute"),
+        "{err}"
+    );
 }

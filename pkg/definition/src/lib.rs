@@ -80,9 +80,11 @@ pub enum Error {
         config: Option<PathBuf>,
         suggestion: Option<String>,
     },
-    #[error("{owner}: network: host needs the \"{entitlement}\" entitlement; add it to \"entitlements\" in the host config ({})", config_name(config))]
+    #[error("{owner}: {what} needs the \"{entitlement}\" entitlement; add it to \"entitlements\" in the host config ({})", config_name(config))]
     EntitlementMissing {
         owner: String,
+        /// The directive that needs it (`network: host`, `ssh`).
+        what: &'static str,
         entitlement: Entitlement,
         config: Option<PathBuf>,
     },
@@ -188,7 +190,58 @@ pub fn validate(file: &Path, raw: &Value) -> Result<(Value, Definition), Error> 
             message: e.to_string(),
         }],
     })?;
+    let violations = context_violations(raw, &definition);
+    if !violations.is_empty() {
+        return Err(Error::Invalid {
+            file: file.to_owned(),
+            violations,
+        });
+    }
     Ok((normalized, definition))
+}
+
+/// Context copies whose `src` leaves the build context, anywhere in the definition (not only in
+/// what a build reaches). BuildKit would refuse them mid-build with its own internal paths;
+/// here they are named by their path in the file, as the user wrote it (`copy[1]` in a list,
+/// `copy` alone).
+fn context_violations(raw: &Value, definition: &Definition) -> Vec<Violation> {
+    let stages = definition
+        .targets
+        .iter()
+        .filter_map(|(name, target)| match target {
+            Target::Stage(stage) => Some(("targets", name, &stage.run)),
+            Target::Composite(_) => None,
+        });
+    let vars = definition
+        .vars
+        .iter()
+        .map(|(name, var)| ("vars", name, &var.run));
+    let mut violations = Vec::new();
+    for (section, name, run) in stages.chain(vars) {
+        let listed = raw[section][name]["copy"].is_array();
+        for (i, copy) in run.copy.iter().enumerate() {
+            if !copy.leaves_context() {
+                continue;
+            }
+            let mut path = vec![
+                PathSegment::Key(section.to_owned()),
+                PathSegment::Key(name.clone()),
+                PathSegment::Key("copy".to_owned()),
+            ];
+            if listed {
+                path.push(PathSegment::Index(i));
+            }
+            path.push(PathSegment::Key("src".to_owned()));
+            violations.push(Violation {
+                path,
+                message: format!(
+                    "{} leaves the build context (the definition file's directory, or -c DIR); a copy without from reads only files inside it",
+                    Value::String(copy.src.clone())
+                ),
+            });
+        }
+    }
+    violations
 }
 
 #[cfg(test)]

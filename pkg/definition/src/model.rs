@@ -86,6 +86,27 @@ pub struct Copy {
     pub dst: String,
 }
 
+impl Copy {
+    /// Whether this is a copy from the build context (no `from`) whose relative `src`, cleaned
+    /// lexically (`a/../..` is `..`), names something outside the context. An absolute `src`
+    /// is read from the context root, so it never leaves it.
+    pub fn leaves_context(&self) -> bool {
+        if self.from.is_some() || self.src.starts_with('/') {
+            return false;
+        }
+        let mut depth = 0usize;
+        for part in self.src.split('/') {
+            match part {
+                "" | "." => {}
+                ".." if depth == 0 => return true,
+                ".." => depth -= 1,
+                _ => depth += 1,
+            }
+        }
+        false
+    }
+}
+
 /// A secret from the host config mounted at `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SecretMount {
@@ -228,6 +249,44 @@ mod tests {
             serde_json::from_value(json!({"apiVersion": "brewkit/v1", "targets": {"a": {}}}))
                 .unwrap();
         assert_eq!(typed.targets["a"], Target::Stage(Stage::default()));
+    }
+
+    #[test]
+    fn a_context_copy_leaves_the_context_only_through_dot_dot() {
+        let copy = |from: Option<&str>, src: &str| Copy {
+            from: from.map(str::to_owned),
+            src: src.to_owned(),
+            dst: "x".to_owned(),
+        };
+        for src in [
+            "..",
+            "../x",
+            "./..",
+            "a/../..",
+            "a/../../b",
+            "a/b/../../../c",
+            "*/../../*",
+        ] {
+            assert!(copy(None, src).leaves_context(), "{src}");
+        }
+        for src in [
+            ".",
+            "./",
+            "x",
+            "a/..",
+            "a/b/../../c",
+            "..x",
+            "x..",
+            "/..",
+            "/../x",
+            "a//b/",
+        ] {
+            assert!(!copy(None, src).leaves_context(), "{src}");
+        }
+        assert!(
+            !copy(Some("_src"), "../x").leaves_context(),
+            "copyFrom reads another filesystem"
+        );
     }
 
     #[test]

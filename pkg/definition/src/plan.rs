@@ -192,8 +192,8 @@ impl Plan {
         }
     }
 
-    /// Checks what the plan needs from the host: every secret id declared in the config, and the
-    /// `network.host` entitlement for `network: host`. Secret files are checked when a build
+    /// Checks what the plan needs from the host: every secret id declared in the config, the
+    /// `network.host` entitlement for `network: host` and `ssh` for `ssh`. Secret files are checked when a build
     /// reads them, not here.
     pub fn check_host(&self, definition: &Definition, config: &Config) -> Result<(), Error> {
         let runs = self
@@ -227,7 +227,18 @@ impl Plan {
             if run.network == Some(Network::Host) && !config.allows(Entitlement::NetworkHost) {
                 return Err(Error::EntitlementMissing {
                     owner,
+                    what: "network: host",
                     entitlement: Entitlement::NetworkHost,
+                    config: config.path.clone(),
+                });
+            }
+            // The host's SSH agent is the user's keys: the host must consent, as buildx bake
+            // asks `--allow ssh`.
+            if run.ssh.is_some() && !config.allows(Entitlement::Ssh) {
+                return Err(Error::EntitlementMissing {
+                    owner,
+                    what: "ssh",
+                    entitlement: Entitlement::Ssh,
                     config: config.path.clone(),
                 });
             }

@@ -493,6 +493,24 @@ fn network_host_needs_the_entitlement() {
 }
 
 #[test]
+fn ssh_needs_the_entitlement() {
+    let d = definition(json!({"a": {"ssh": {}}}));
+    let p = plan(&d, &["a"]).unwrap();
+    let err = p
+        .check_host(&d, &config(&[], true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("target \"a\": ssh needs the \"ssh\" entitlement")
+            && err.contains("/home/u/.brewkit/config"),
+        "{err}"
+    );
+    let mut granted = config(&[], false);
+    granted.entitlements.insert(Entitlement::Ssh);
+    p.check_host(&d, &granted).unwrap();
+}
+
+#[test]
 fn long_dependency_chains_plan() {
     let n = 3_000;
     let targets: serde_json::Map<String, Value> = (0..n)
@@ -509,4 +527,81 @@ fn long_dependency_chains_plan() {
     let p = plan(&d, &[&format!("t{}", n - 1)]).unwrap();
     assert_eq!(p.order.len(), n);
     assert_eq!(p.order[0], "t0");
+}
+
+// --- host safety -----------------------------------------------------------------------------
+
+#[test]
+fn a_context_copy_leaving_the_context_is_refused_naming_owner_and_copy() {
+    let raw = json!({
+        "apiVersion": "brewkit/v1",
+        "vars": {"v": {"from": "a", "command": "b", "copy": {"src": "a/../../x", "dst": "x"}}},
+        "targets": {
+            "all": ["build"],
+            "build": {"copy": [
+                {"src": "ok", "dst": "ok"},
+                {"src": "../secret", "dst": "x"},
+                {"from": "_src", "src": "../fine", "dst": "y"},
+                {"src": "/abs", "dst": "z"}
+            ]},
+            "_src": {}
+        }
+    });
+    let err = validate(Path::new("brewkit.jsonnet"), &raw).unwrap_err();
+    let text = err.to_string();
+    let Error::Invalid { violations, .. } = &err else {
+        panic!("{text}")
+    };
+    assert_eq!(violations.len(), 2, "{text}");
+    assert!(
+        text.contains(
+            "  targets.build.copy[1].src: \"../secret\" leaves the build context (the definition file's directory, or -c DIR); a copy without from reads only files inside it (target \"build\")"
+        ),
+        "{text}"
+    );
+    // A single copy, not a list: no index.
+    assert!(
+        text.contains("  vars.v.copy.src: \"a/../../x\" leaves the build context"),
+        "{text}"
+    );
+    assert!(text.contains("(var \"v\")"), "{text}");
+}
+
+#[test]
+fn copies_inside_the_context_and_copy_from_pass() {
+    let d = definition(json!({
+        "a": {"copy": [{"src": "a/..", "dst": "x"}, {"src": "/..", "dst": "y"}, {"from": "b", "src": "../z", "dst": "z"}]},
+        "b": {}
+    }));
+    assert_eq!(d.stage("a").unwrap().run.copy.len(), 3);
+}
+
+/// Planning walks a `from` chain as long as the file makes it with a bounded stack.
+#[test]
+fn a_5000_long_from_chain_plans_and_graphs_on_a_small_stack() {
+    let n = 5_000;
+    let order = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let targets: serde_json::Map<String, Value> = (0..n)
+                .map(|i| {
+                    let from = if i == 0 {
+                        "scratch".to_owned()
+                    } else {
+                        format!("t{}", i - 1)
+                    };
+                    (format!("t{i}"), json!({"from": from}))
+                })
+                .collect();
+            let d = definition(Value::Object(targets));
+            let p = plan(&d, &[&format!("t{}", n - 1)]).unwrap();
+            let edges = graph::edges(&d, &[]).unwrap();
+            assert_eq!(edges.len(), n - 1);
+            p.order
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(order.len(), n);
+    assert_eq!(order[0], "t0");
 }

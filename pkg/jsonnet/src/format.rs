@@ -48,8 +48,9 @@ pub fn format_text(text: &str) -> Option<Result<String, ()>> {
 }
 
 /// Formats the file at `path`. With `check`, only tells whether it is formatted. Otherwise a
-/// changed file is replaced atomically (written to a temporary file beside it, then renamed).
-/// Returns whether the file was (or, with `check`, would be) changed.
+/// changed file is replaced atomically (written to a temporary file beside it, then renamed),
+/// keeping its permissions; when `path` is a symlink, the file it points to is the one replaced
+/// and the link stays. Returns whether the file was (or, with `check`, would be) changed.
 pub fn format_file(path: &Path, check: bool) -> Result<bool, FormatError> {
     let text = std::fs::read_to_string(path).map_err(|source| FormatError::Read {
         path: path.to_owned(),
@@ -78,18 +79,21 @@ pub fn format_file(path: &Path, check: bool) -> Result<bool, FormatError> {
         path: path.to_owned(),
         source,
     };
-    let dir = path
+    // Renaming onto a symlink would replace the link with a regular file: write the file it
+    // points to instead (in that file's directory, so that the rename stays atomic).
+    let target = std::fs::canonicalize(path).map_err(write_error)?;
+    let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
     temp.write_all(formatted.as_bytes()).map_err(write_error)?;
-    if let Ok(meta) = std::fs::metadata(path) {
+    if let Ok(meta) = std::fs::metadata(&target) {
         temp.as_file()
             .set_permissions(meta.permissions())
             .map_err(write_error)?;
     }
-    temp.persist(path).map_err(|e| write_error(e.error))?;
+    temp.persist(&target).map_err(|e| write_error(e.error))?;
     Ok(true)
 }
 
@@ -136,5 +140,43 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_written_through_and_stays_a_link() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+
+        let dir = tempfile::tempdir().unwrap();
+        // The link and its target in different directories, the link relative.
+        let (shared, project) = (dir.path().join("shared"), dir.path().join("project"));
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::create_dir_all(&project).unwrap();
+        let target = shared.join("base.libsonnet");
+        std::fs::write(&target, "{a:1}").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = project.join("brewkit.jsonnet");
+        symlink("../shared/base.libsonnet", &link).unwrap();
+
+        assert!(format_file(&link, false).unwrap());
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(meta.file_type().is_symlink(), "the link is still a link");
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../shared/base.libsonnet")
+        );
+        let formatted = std::fs::read_to_string(&target).unwrap();
+        assert_eq!(formatted, format_text("{a:1}").unwrap().unwrap());
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640, "the target keeps its permissions");
+        assert!(!format_file(&link, true).unwrap(), "formatted now");
+        for dir in [&shared, &project] {
+            assert_eq!(
+                std::fs::read_dir(dir).unwrap().count(),
+                1,
+                "no temporary file left in {}",
+                dir.display()
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    fmt,
     sync::Arc,
 };
 
@@ -25,7 +26,9 @@ pub const SSH_AGENT_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 const CUSTOM_NAME: &str = "llb.customname";
 
 /// One op of the graph, with its inputs as outputs of other vertices.
-#[derive(Debug)]
+///
+/// A graph may be a chain of thousands of vertices (one file op per copy), so nothing walks it
+/// by recursion: marshalling, dropping and `Debug` each take a bounded amount of stack.
 struct Vertex {
     /// The op without `inputs`, which are filled in from `inputs` when marshalling.
     op: pb::Op,
@@ -33,11 +36,37 @@ struct Vertex {
     metadata: pb::OpMetadata,
 }
 
+impl Drop for Vertex {
+    /// Frees the vertices only this one holds with a worklist: the default drop would drop each
+    /// input inside its reader's drop, one stack frame per vertex of a chain.
+    fn drop(&mut self) {
+        let mut pending: Vec<Arc<Vertex>> = self.inputs.drain(..).map(|o| o.vertex).collect();
+        while let Some(vertex) = pending.pop() {
+            // `None` when someone else still holds it: then it is theirs to free.
+            if let Some(mut vertex) = Arc::into_inner(vertex) {
+                pending.extend(vertex.inputs.drain(..).map(|o| o.vertex));
+            }
+        }
+    }
+}
+
 /// An output of a vertex: what a mount or a later op reads.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Output {
     vertex: Arc<Vertex>,
     index: i64,
+}
+
+impl fmt::Debug for Output {
+    /// The op and how many inputs it has, not the inputs themselves: a derived `Debug` would
+    /// print the whole graph below, recursively.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("op", &self.vertex.op)
+            .field("inputs", &self.vertex.inputs.len())
+            .field("index", &self.index)
+            .finish()
+    }
 }
 
 impl Output {
@@ -617,38 +646,70 @@ fn mount_dest(mount: &Mount) -> String {
     }
 }
 
-/// Appends `vertex` (after its inputs) to `definition` once; returns its digest.
+/// Appends `root` and every vertex it reads, each after its inputs (depth first, inputs in
+/// order), to `definition` once; returns the digest of `root`.
 fn marshal_vertex(
-    vertex: &Arc<Vertex>,
+    root: &Arc<Vertex>,
     digests: &mut HashMap<*const Vertex, String>,
     definition: &mut pb::Definition,
 ) -> String {
-    if let Some(digest) = digests.get(&Arc::as_ptr(vertex)) {
+    /// A vertex whose inputs are being marshalled: the digests of those done so far.
+    struct Frame<'g> {
+        vertex: &'g Arc<Vertex>,
+        inputs: Vec<pb::Input>,
+    }
+    fn frame(vertex: &Arc<Vertex>) -> Frame<'_> {
+        Frame {
+            vertex,
+            inputs: Vec::with_capacity(vertex.inputs.len()),
+        }
+    }
+
+    if let Some(digest) = digests.get(&Arc::as_ptr(root)) {
         return digest.clone();
     }
-    let inputs = vertex
-        .inputs
-        .iter()
-        .map(|input| pb::Input {
-            digest: marshal_vertex(&input.vertex, digests, definition),
-            index: input.index,
-        })
-        .collect();
-    let op = pb::Op {
-        inputs,
-        ..vertex.op.clone()
-    };
-    let bytes = op.encode_to_vec();
-    let digest = digest(&bytes);
-    // Two equal vertices built separately marshal to the same bytes: keep one.
-    if !definition.metadata.contains_key(&digest) {
-        definition.def.push(bytes);
-        definition
-            .metadata
-            .insert(digest.clone(), vertex.metadata.clone());
+    // An explicit stack rather than recursion, which overflowed the thread's stack on a chain of
+    // a few thousand ops (one per copy).
+    let mut stack = vec![frame(root)];
+    loop {
+        let top = stack
+            .last_mut()
+            .expect("the stack holds the root until it returns");
+        let vertex: &Arc<Vertex> = top.vertex;
+        if let Some(input) = vertex.inputs.get(top.inputs.len()) {
+            match digests.get(&Arc::as_ptr(&input.vertex)) {
+                Some(digest) => top.inputs.push(pb::Input {
+                    digest: digest.clone(),
+                    index: input.index,
+                }),
+                None => stack.push(frame(&input.vertex)),
+            }
+            continue;
+        }
+        // Every input is marshalled: this vertex's turn.
+        let Frame { vertex, inputs } = stack.pop().expect("the top frame");
+        let op = pb::Op {
+            inputs,
+            ..vertex.op.clone()
+        };
+        let bytes = op.encode_to_vec();
+        let digest = digest(&bytes);
+        // Two equal vertices built separately marshal to the same bytes: keep one.
+        if !definition.metadata.contains_key(&digest) {
+            definition.def.push(bytes);
+            definition
+                .metadata
+                .insert(digest.clone(), vertex.metadata.clone());
+        }
+        digests.insert(Arc::as_ptr(vertex), digest.clone());
+        match stack.last_mut() {
+            Some(reader) => {
+                let index = reader.vertex.inputs[reader.inputs.len()].index;
+                reader.inputs.push(pb::Input { digest, index });
+            }
+            None => return digest,
+        }
     }
-    digests.insert(Arc::as_ptr(vertex), digest.clone());
-    digest
 }
 
 /// `sha256:<hex>` of `bytes`: how BuildKit names a vertex.

@@ -270,3 +270,52 @@ fn mkfile_carries_its_data() {
         ("/t/f", 0o755, &b"data"[..])
     );
 }
+
+/// Runs `f` on a thread with a small stack: what it does must not need stack in proportion to
+/// the size of the graph (a tokio worker has 2 MiB; recursion overflowed it at 1,500 copies).
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("no stack overflow")
+}
+
+#[test]
+fn a_chain_of_5000_copies_marshals_prints_and_drops_on_a_small_stack() {
+    const COPIES: usize = 5_000;
+    let (definition, printed) = on_small_stack(|| {
+        let context = State::local("context", &LocalOptions::default());
+        let mut state = busybox();
+        for i in 0..COPIES {
+            let (src, dest) = (format!("f{i}"), format!("/f{i}"));
+            state = state.copy(&context, &src, &dest, &CopyOptions::default());
+        }
+        let definition = state.marshal();
+        let printed = format!("{state:?}");
+        drop(state);
+        (definition, printed)
+    });
+    assert!(printed.contains("FileOp"), "{printed}");
+    let ops = ops(&definition);
+    // The image, the context, one file op per copy, the terminal op.
+    assert_eq!(ops.len(), COPIES + 3);
+    let file_ops = ops
+        .iter()
+        .filter(|o| matches!(o.op, Some(op::Op::File(_))))
+        .count();
+    assert_eq!(file_ops, COPIES);
+    // Inputs before the ops that read them: each copy reads the one before it.
+    for k in 1..COPIES {
+        assert_eq!(
+            ops[2 + k].inputs[0].digest,
+            digest(&definition.def[1 + k]),
+            "copy {k}"
+        );
+    }
+    assert_eq!(
+        ops[COPIES + 2].inputs[0].digest,
+        digest(&definition.def[COPIES + 1])
+    );
+}

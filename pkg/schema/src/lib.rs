@@ -120,6 +120,24 @@ pub fn validate(schema: Schema, value: &Value) -> Vec<Violation> {
                     out.push(Violation { path: at, message });
                 }
             }
+            // A key that breaks `propertyNames`: the violation is the key's, so the path names
+            // it (`targets.build.env["A B"]`), and the message is the one its own schema gives.
+            ValidationErrorKind::PropertyNames { error: inner } => {
+                let mut at = path;
+                if let Value::String(key) = inner.instance().as_ref() {
+                    at.push(PathSegment::Key(key.clone()));
+                }
+                out.push(Violation {
+                    path: at,
+                    message: describe(
+                        inner.kind(),
+                        inner.instance(),
+                        schema_json,
+                        &inner.schema_path().to_string(),
+                        &inner.to_string(),
+                    ),
+                });
+            }
             kind => out.push(Violation {
                 path,
                 message: describe(

@@ -271,3 +271,36 @@ fn did_you_mean_needs_a_close_candidate() {
     assert_eq!(did_you_mean("biuld", ["build", "test"]), Some("build"));
     assert_eq!(did_you_mean("xyz", ["build", "test"]), None);
 }
+
+#[test]
+fn env_names_are_variable_names_and_the_path_names_the_key() {
+    for bad in ["A B", "A=B", "1A", "A\u{0}B", "A-B", ""] {
+        for section in ["targets", "vars"] {
+            let run = json!({"from": "x", "command": "y", "env": {bad: "v"}});
+            let value = json!({"apiVersion": "brewkit/v1", section: {"a": run}});
+            let path = render_path(&[
+                PathSegment::Key(section.into()),
+                PathSegment::Key("a".into()),
+                PathSegment::Key("env".into()),
+                PathSegment::Key(bad.into()),
+            ]);
+            assert_one(value, &path, "An environment variable name");
+        }
+    }
+    assert_one(
+        json!({"apiVersion": "brewkit/v1", "targets": {"build": {"env": {"A B": "v"}}}}),
+        "targets.build.env[\"A B\"]",
+        "\"A B\" does not match ^[A-Za-z_][A-Za-z0-9_]*$",
+    );
+    let ok = json!({"apiVersion": "brewkit/v1", "targets": {"a": {"env": {"_A1": "", "b": "x"}}}});
+    assert_eq!(definition_violations(ok), []);
+}
+
+#[test]
+fn an_invalid_var_name_is_named_by_its_path() {
+    assert_one(
+        json!({"apiVersion": "brewkit/v1", "vars": {"git-commit": {"from": "a", "command": "b"}}}),
+        "vars[\"git-commit\"]",
+        "A var name",
+    );
+}

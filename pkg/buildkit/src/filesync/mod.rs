@@ -96,6 +96,14 @@ pub enum Error {
         /// What is in the way.
         reason: &'static str,
     },
+    /// The destination of a transfer holds a symlink, which is never followed.
+    #[error("{}", symlink_in_destination(path, dest))]
+    SymlinkInDestination {
+        /// The symlink.
+        path: PathBuf,
+        /// The destination.
+        dest: PathBuf,
+    },
     /// A local path to send is not valid UTF-8, which the protocol cannot carry.
     #[error("path is not valid UTF-8: {}", .0.display())]
     NonUtf8Path(PathBuf),
@@ -128,6 +136,18 @@ impl Error {
     pub(crate) fn is_local(&self) -> bool {
         !matches!(self, Self::Remote(_) | Self::Transport(_) | Self::Closed)
     }
+}
+
+fn symlink_in_destination(path: &Path, dest: &Path) -> String {
+    let on_the_way = if path == dest {
+        String::new()
+    } else {
+        format!(" on the way to {}", dest.display())
+    };
+    format!(
+        "{} is a symlink, which is never followed{on_the_way}: write to the path it points to instead",
+        path.display()
+    )
 }
 
 /// Tells the peer about an error of ours with an ERR packet, then passes the result on.

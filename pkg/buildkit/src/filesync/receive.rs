@@ -7,7 +7,7 @@ use std::{
     hash::{BuildHasher, Hasher},
     io::{self, Write},
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::{Path, PathBuf},
+    path::{Component, Path, PathBuf},
     pin::pin,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -73,10 +73,12 @@ pub struct ReceiveStats {
 /// of its stream) ends the transfer.
 ///
 /// Safety: a path that is absolute, unclean or holds `..`, or that reaches through a symlink
-/// (already in `dest`, or received earlier), is refused with [`Error::UnsafePath`]. Nothing is
+/// (already in `dest`, or received earlier), is refused with [`Error::UnsafePath`]; `dest`
+/// itself must hold no symlink ([`Error::SymlinkInDestination`]). Directories that exist keep
+/// their modes and times: only those the transfer creates get the sender's. Nothing is
 /// deleted: a directory in the way is an error. Owners are not changed, and set-id and sticky
 /// bits are dropped. Special files are skipped. If the transfer fails, no temporary file is
-/// left behind (what was renamed into place stays); if this future is dropped, the writer
+/// left behind, nor an empty directory it created (what was renamed into place stays); if this future is dropped, the writer
 /// removes its temporary file right after the write under way.
 ///
 /// The file system work runs on a blocking thread fed by a bounded queue of packets, so memory
@@ -231,51 +233,117 @@ fn write(
     to_loop: mpsc::UnboundedSender<Packet>,
     stopped: &AtomicBool,
 ) -> Result<ReceiveStats, Error> {
-    std::fs::create_dir_all(&dest).map_err(Error::io("create directory", &dest))?;
-    let dest = std::fs::canonicalize(&dest).map_err(Error::io("resolve", &dest))?;
     let mut r = Receiver {
-        dest,
+        dest: PathBuf::new(),
         options,
         next_id: 0,
         pending: HashMap::new(),
         dirs_ok: HashSet::new(),
         dir_meta: Vec::new(),
+        created: Vec::new(),
         regular: HashSet::new(),
         hardlinks: Vec::new(),
         stats: ReceiveStats::default(),
     };
-    let send = |p: Packet| to_loop.send(p).map_err(|_| Error::Closed);
-    let mut listing_done = false;
-    let mut fin_sent = false;
-    while let Some(p) = packets.blocking_recv() {
+    let result = r
+        .make_dest(&dest)
+        .and_then(|()| r.receive(&mut packets, &to_loop, stopped));
+    if result.is_err() {
+        // What this transfer created and left empty goes; what was written into place stays.
+        r.pending.clear();
+        for dir in r.created.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result.map(|()| r.stats)
+}
+
+impl Receiver {
+    /// Runs the transfer, packet by packet, until the loop closes the channel.
+    fn receive(
+        &mut self,
+        packets: &mut mpsc::Receiver<Packet>,
+        to_loop: &mpsc::UnboundedSender<Packet>,
+        stopped: &AtomicBool,
+    ) -> Result<(), Error> {
+        let send = |p: Packet| to_loop.send(p).map_err(|_| Error::Closed);
+        let mut listing_done = false;
+        let mut fin_sent = false;
+        while let Some(p) = packets.blocking_recv() {
+            if stopped.load(Ordering::Relaxed) {
+                return Err(Error::Closed);
+            }
+            if p.r#type == PacketType::PacketData as i32 {
+                self.data(p.id, p.data)?;
+            } else {
+                match p.stat {
+                    Some(stat) if !listing_done => {
+                        if let Some(id) = self.stat(stat)? {
+                            send(packet(PacketType::PacketReq, id, Vec::new()))?;
+                        }
+                    }
+                    Some(stat) => {
+                        return Err(Error::Protocol(format!(
+                            "stat for {:?} after the end of the listing",
+                            stat.path
+                        )))
+                    }
+                    None => listing_done = true,
+                }
+            }
+            if listing_done && !fin_sent && self.pending.is_empty() {
+                self.finish()?;
+                send(packet(PacketType::PacketFin, 0, Vec::new()))?;
+                fin_sent = true;
+            }
+        }
+        // The loop closes the channel when the transfer is over, or failed on its side.
         if stopped.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
-        if p.r#type == PacketType::PacketData as i32 {
-            r.data(p.id, p.data)?;
+        Ok(())
+    }
+
+    /// Makes `dest` (absolute, or relative to the working directory) a directory, creating what
+    /// is missing, without following a symlink on the way: the path must be its own real path.
+    fn make_dest(&mut self, dest: &Path) -> Result<(), Error> {
+        let dest = if dest.is_absolute() {
+            dest.to_path_buf()
         } else {
-            match p.stat {
-                Some(stat) if !listing_done => {
-                    if let Some(id) = r.stat(stat)? {
-                        send(packet(PacketType::PacketReq, id, Vec::new()))?;
+            std::env::current_dir()
+                .map_err(Error::io("resolve", dest))?
+                .join(dest)
+        };
+        let mut path = PathBuf::new();
+        for component in dest.components() {
+            match component {
+                Component::RootDir => path.push("/"),
+                Component::CurDir => {}
+                Component::Normal(name) => {
+                    path.push(name);
+                    match ensure_dir(&path)? {
+                        Dir::Created => self.created.push(path.clone()),
+                        Dir::Existing => {}
+                        Dir::Symlink => {
+                            return Err(Error::SymlinkInDestination {
+                                path: path.clone(),
+                                dest: dest.clone(),
+                            })
+                        }
+                        Dir::Other => return Err(conflict(&path, "not a directory")),
                     }
                 }
-                Some(stat) => {
-                    return Err(Error::Protocol(format!(
-                        "stat for {:?} after the end of the listing",
-                        stat.path
-                    )))
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(Error::Conflict {
+                        path: dest.clone(),
+                        reason: "the destination is not a clean path",
+                    })
                 }
-                None => listing_done = true,
             }
         }
-        if listing_done && !fin_sent && r.pending.is_empty() {
-            r.finish()?;
-            send(packet(PacketType::PacketFin, 0, Vec::new()))?;
-            fin_sent = true;
-        }
+        self.dest = dest;
+        Ok(())
     }
-    Ok(r.stats)
 }
 
 /// A requested file.
@@ -299,8 +367,11 @@ struct Receiver {
     pending: HashMap<u32, Pending>,
     /// Relative paths known to be real directories (not symlinks) in `dest`.
     dirs_ok: HashSet<String>,
-    /// Received directories, to get their modes and times at the end.
+    /// Directories this transfer created, to get their modes and times at the end. Directories
+    /// that were already there keep theirs.
     dir_meta: Vec<(PathBuf, u32, i64)>,
+    /// Every directory this transfer created, in order, removed (when empty) if it fails.
+    created: Vec<PathBuf>,
     /// Regular files received, which hard links may name.
     regular: HashSet<String>,
     /// Hard links to make at the end: (path, existing path).
@@ -322,22 +393,23 @@ impl Receiver {
         let target = self.dest.join(&rel);
 
         if mode::is_dir(stat.mode) {
-            match std::fs::symlink_metadata(&target) {
-                Ok(meta) if meta.is_dir() => {}
-                Ok(meta) if meta.file_type().is_symlink() => {
+            match ensure_dir(&target)? {
+                Dir::Created => {
+                    self.created.push(target.clone());
+                    self.dir_meta.push((target, stat.mode, stat.mod_time));
+                }
+                Dir::Existing => {}
+                Dir::Symlink => {
                     return Err(unsafe_path(
                         &rel,
                         "a symlink is in the way of this directory",
                     ))
                 }
-                Ok(_) => return Err(conflict(&target, "a file is in the way of this directory")),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    std::fs::create_dir(&target).map_err(Error::io("create directory", &target))?;
+                Dir::Other => {
+                    return Err(conflict(&target, "a file is in the way of this directory"))
                 }
-                Err(e) => return Err(Error::io("stat", &target)(e)),
             }
             self.regular.remove(&rel);
-            self.dir_meta.push((target, stat.mode, stat.mod_time));
             self.dirs_ok.insert(rel);
             self.stats.dirs += 1;
             return Ok(None);
@@ -481,19 +553,16 @@ impl Receiver {
             if self.dirs_ok.contains(prefix) {
                 continue;
             }
-            match std::fs::symlink_metadata(&dir) {
-                Ok(meta) if meta.file_type().is_symlink() => {
+            match ensure_dir(&dir)? {
+                Dir::Created => self.created.push(dir.clone()),
+                Dir::Existing => {}
+                Dir::Symlink => {
                     return Err(unsafe_path(
                         rel,
                         &format!("{prefix:?} is a symlink, which is not followed"),
                     ));
                 }
-                Ok(meta) if meta.is_dir() => {}
-                Ok(_) => return Err(conflict(&dir, "not a directory")),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
-                }
-                Err(e) => return Err(Error::io("stat", &dir)(e)),
+                Dir::Other => return Err(conflict(&dir, "not a directory")),
             }
             self.dirs_ok.insert(prefix.to_string());
         }
@@ -510,6 +579,43 @@ impl Receiver {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("stat", target)(e)),
         }
+    }
+}
+
+/// What [`ensure_dir`] found at a path.
+enum Dir {
+    /// Nothing was there; it is a new directory now.
+    Created,
+    /// A directory (not a symlink to one).
+    Existing,
+    /// A symlink, which is never followed.
+    Symlink,
+    /// Something else: a file, a device...
+    Other,
+}
+
+/// Makes sure `path` is a directory, creating it if nothing is there. Another writer creating
+/// it at the same moment (EEXIST) is fine.
+fn ensure_dir(path: &Path) -> Result<Dir, Error> {
+    let found = |meta: std::fs::Metadata| {
+        if meta.file_type().is_symlink() {
+            Dir::Symlink
+        } else if meta.is_dir() {
+            Dir::Existing
+        } else {
+            Dir::Other
+        }
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => Ok(found(meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(path) {
+            Ok(()) => Ok(Dir::Created),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => std::fs::symlink_metadata(path)
+                .map(found)
+                .map_err(Error::io("stat", path)),
+            Err(e) => Err(Error::io("create directory", path)(e)),
+        },
+        Err(e) => Err(Error::io("stat", path)(e)),
     }
 }
 

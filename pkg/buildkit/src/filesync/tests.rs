@@ -96,11 +96,27 @@ fn snapshot(root: &Path) -> BTreeMap<String, Entry> {
     out
 }
 
+/// Temporary files under `root`. Tolerates directories vanishing while it looks: a failed
+/// transfer's writer removes the empty directories it made.
 fn temp_files(root: &Path) -> Vec<String> {
-    snapshot(root)
-        .into_keys()
-        .filter(|p| p.rsplit('/').next().unwrap().starts_with(".brewkit-tmp-"))
-        .collect()
+    fn visit(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(".brewkit-tmp-") {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                visit(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(root, root, &mut out);
+    out
 }
 
 fn stat_packet(path: &str, mode: u32, linkname: &str) -> Packet {
@@ -498,10 +514,8 @@ async fn receiver_refuses_paths_outside_dest() {
         let p = next(&mut rx).await;
         assert_eq!(kind(&p), PacketType::PacketErr);
         assert!(String::from_utf8_lossy(&p.data).contains(&format!("{bad:?}")));
-        // Nothing but dest/a was made.
-        let mut made: Vec<String> = snapshot(dir.path()).into_keys().collect();
-        made.sort();
-        assert_eq!(made, ["dest", "dest/a"], "{bad}");
+        // Nothing is left: dest and dest/a were made, then removed as the transfer failed.
+        assert!(snapshot(dir.path()).is_empty(), "{bad}");
     }
 }
 
@@ -563,7 +577,8 @@ async fn receiver_refuses_writing_through_symlinks() {
         .unwrap();
     let err = task.await.unwrap().unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
-    assert!(fs::symlink_metadata(dest.join("d")).unwrap().is_dir());
+    // The directory was never replaced (then, empty, removed with the failed transfer).
+    assert!(fs::symlink_metadata(dest.join("d")).map_or(true, |m| m.is_dir()));
 
     // A directory where a symlink is: refused, the symlink is not followed.
     let dir = tempfile::tempdir().unwrap();
@@ -600,7 +615,7 @@ async fn receiver_refuses_bad_hard_links() {
         } else {
             assert!(matches!(err, Error::Protocol(_)), "{err}");
         }
-        assert_eq!(snapshot(dir.path()).len(), 1);
+        assert!(snapshot(dir.path()).is_empty());
     }
 }
 
@@ -856,4 +871,134 @@ async fn invalid_patterns_are_errors() {
     };
     let (sent, _received) = transfer(src.path(), dst.path(), &filter).await;
     assert!(matches!(sent, Err(Error::InvalidPattern { .. })));
+}
+
+#[tokio::test]
+async fn existing_directories_keep_their_modes_and_new_ones_get_the_senders() {
+    // The sender's tree: shared/ and private/ (0755 there) each holding a file, and a new
+    // directory with mode 0750.
+    let src = tempfile::tempdir().unwrap();
+    write(src.path(), "shared/out1", b"1");
+    write(src.path(), "private/out2", b"2");
+    write(src.path(), "new/out3", b"3");
+    chmod(src.path(), "shared", 0o755);
+    chmod(src.path(), "private", 0o755);
+    chmod(src.path(), "new", 0o750);
+    // On the host, shared/ is 1777 and private/ 0700; never touch the real /tmp's modes.
+    let dst = tempfile::tempdir().unwrap();
+    let dest = dst.path().join("dest");
+    fs::create_dir_all(dest.join("shared")).unwrap();
+    fs::create_dir_all(dest.join("private")).unwrap();
+    chmod(&dest, "shared", 0o1777);
+    chmod(&dest, "private", 0o700);
+    chmod(&dest, ".", 0o711);
+    let (sent, received) = transfer(src.path(), &dest, &Filter::default()).await;
+    sent.unwrap();
+    received.unwrap();
+    let mode = |rel: &str| fs::metadata(dest.join(rel)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("shared"), 0o1777);
+    assert_eq!(mode("private"), 0o700);
+    assert_eq!(mode("."), 0o711, "the destination itself is not changed");
+    assert_eq!(
+        mode("new"),
+        0o750,
+        "a directory the transfer made gets the sender's mode"
+    );
+    assert_eq!(fs::read(dest.join("private/out2")).unwrap(), b"2");
+}
+
+#[tokio::test]
+async fn a_symlink_on_the_way_to_the_destination_is_never_followed() {
+    let victim = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    write(src.path(), "p", b"payload");
+    // As a first export would leave it: out/d/evil -> victim.
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("out/d")).unwrap();
+    std::os::unix::fs::symlink(victim.path(), dir.path().join("out/d/evil")).unwrap();
+    for dest in ["out/d/evil", "out/d/evil/below"] {
+        let (_, received) = transfer(src.path(), &dir.path().join(dest), &Filter::default()).await;
+        let err = received.unwrap_err();
+        assert!(
+            matches!(&err, Error::SymlinkInDestination { path, .. } if path.ends_with("out/d/evil")),
+            "{dest}: {err}"
+        );
+        assert!(err.to_string().contains("never followed"), "{err}");
+        assert!(
+            snapshot(victim.path()).is_empty(),
+            "nothing written through the link"
+        );
+    }
+}
+
+#[tokio::test]
+async fn transfers_into_one_directory_at_once_all_succeed() {
+    // Four senders, each with its own file under a shared share/doc/, into one destination at
+    // once: creating the same directories concurrently is not an error.
+    for round in 0..10 {
+        let dst = tempfile::tempdir().unwrap();
+        let dest = dst.path().join("dist");
+        let sources: Vec<tempfile::TempDir> = (0..4)
+            .map(|i| {
+                let src = tempfile::tempdir().unwrap();
+                write(src.path(), &format!("share/doc/t{i}/README"), b"doc");
+                write(src.path(), "share/doc/common", format!("{i}").as_bytes());
+                src
+            })
+            .collect();
+        let filter = Filter::default();
+        let results = futures::future::join_all(
+            sources
+                .iter()
+                .map(|src| transfer(src.path(), &dest, &filter)),
+        )
+        .await;
+        for (sent, received) in results {
+            sent.unwrap();
+            received.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        for i in 0..4 {
+            assert_eq!(
+                fs::read(dest.join(format!("share/doc/t{i}/README"))).unwrap(),
+                b"doc"
+            );
+        }
+        // One of them wrote it last, whole.
+        let common = fs::read_to_string(dest.join("share/doc/common")).unwrap();
+        assert!(["0", "1", "2", "3"].contains(&common.as_str()), "{common}");
+        assert!(temp_files(&dest).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_failed_transfer_removes_the_empty_directories_it_made() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("there")).unwrap();
+    let dest = dir.path().join("there/new/deeper");
+    let (task, tx, mut rx) = scripted_receiver(&dest);
+    tx.send(Ok(stat_packet("d", mode::MODE_DIR | 0o755, "")))
+        .await
+        .unwrap();
+    tx.send(Ok(stat_packet("d/e", mode::MODE_DIR | 0o755, "")))
+        .await
+        .unwrap();
+    tx.send(Ok(stat_packet("d/e/f", 0o644, ""))).await.unwrap();
+    tx.send(Ok(end_of_listing())).await.unwrap();
+    let req = next(&mut rx).await;
+    assert_eq!(kind(&req), PacketType::PacketReq);
+    tx.send(Ok(packet(
+        PacketType::PacketErr,
+        0,
+        b"disk on fire".to_vec(),
+    )))
+    .await
+    .unwrap();
+    let err = task.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Remote(_)), "{err}");
+    let left: Vec<String> = snapshot(dir.path()).into_keys().collect();
+    assert_eq!(
+        left,
+        ["there"],
+        "what existed stays, what the transfer made goes"
+    );
 }

@@ -35,6 +35,10 @@ const CHUNK: usize = 32 * 1024;
 
 pub use files::Transfer;
 
+/// The largest secret BuildKit accepts, in bytes: its own session provider refuses more
+/// (`MaxSecretSize = 500 * 1024` in session/secrets/secretsprovider/secretsprovider.go, v0.8.3).
+pub const MAX_SECRET_SIZE: u64 = 500 * 1024;
+
 /// What the session lends to BuildKit.
 #[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
