@@ -185,6 +185,33 @@ fn vars_are_substituted_and_shell_variables_are_left_alone() {
 }
 
 #[test]
+fn a_bare_dollar_name_is_a_var_reference_too() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  vars: {{ ver: {{ from: 'busybox', command: 'echo {t}' }} }},
+  targets: {{
+    all: {{ from: 'busybox',
+            command: 'echo $ver > /ver.txt && echo "$ver.tgz|${{ver}}-x|$verx|$HOME" > /more.txt',
+            output: '/*.txt:out' }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/ver.txt"), format!("{t}\n"));
+    assert_eq!(
+        read(dir.path(), "out/more.txt"),
+        format!("{t}.tgz|{t}-x||/root\n"),
+        "$verx is the shell's (unset), $HOME too"
+    );
+}
+
+#[test]
 fn depends_on_sees_the_outputs_of_what_it_depends_on() {
     let t = token();
     let dir = project(
@@ -1305,4 +1332,117 @@ fn a_target_with_two_thousand_copies_builds() {
     let (code, log) = build(dir.path(), &[]);
     assert_eq!(code, 0, "{log}");
     assert_eq!(read(dir.path(), "out/n").trim(), "2000");
+}
+
+#[test]
+fn copy_sources_dot_dir_slash_absolute_and_empty_wildcards() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"local copy = std.native('copy');
+{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: ['whole', 'dotslash', 'dirslash', 'absolute', 'empty'],
+    whole: {{ from: 'busybox', copy: copy('.', '/w'), command: 'cd /w && find . -type f | sort > /list # {t}', output: '/list:out/whole' }},
+    dotslash: {{ from: 'busybox', workdir: '/d', copy: copy('./', '.'), command: 'find . -type f | sort > /list # {t}', output: '/list:out/dotslash' }},
+    dirslash: {{ from: 'busybox', copy: copy('src/', '/s'), command: 'cd /s && find . -type f | sort > /list # {t}', output: '/list:out/dirslash' }},
+    absolute: {{ from: 'busybox', copy: [copy('/a.txt', '/abs/'), copy('/src/nested', '/n/')], command: 'find /abs /n -type f | sort > /list # {t}', output: '/list:out/absolute' }},
+    empty: {{ from: 'busybox', copy: [copy('*.none', '/e/'), copy('src/*.txt', '/t/')], command: 'find /t -type f | sort > /list; test ! -e /e/x # {t}', output: '/list:out/empty' }},
+  }},
+}}"#
+        ),
+        "{}",
+    );
+    let root = dir.path();
+    fs::write(root.join("a.txt"), "a").unwrap();
+    fs::write(root.join(".hidden"), "h").unwrap();
+    fs::create_dir_all(root.join("src/nested/deep")).unwrap();
+    fs::write(root.join("src/x.txt"), "x").unwrap();
+    fs::write(root.join("src/.dot"), "d").unwrap();
+    fs::write(root.join("src/nested/deep/y.txt"), "y").unwrap();
+    let (code, log) = build(root, &[]);
+    assert_eq!(code, 0, "{log}");
+    let lines = |name: &str| -> Vec<String> {
+        read(root, &format!("out/{name}/list"))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    for name in ["whole", "dotslash"] {
+        let list = lines(name);
+        for file in [
+            "./a.txt",
+            "./.hidden",
+            "./brewkit.jsonnet",
+            "./src/x.txt",
+            "./src/.dot",
+            "./src/nested/deep/y.txt",
+        ] {
+            assert!(
+                list.contains(&file.to_owned()),
+                "{name}: {file} in {list:?}\n{log}"
+            );
+        }
+    }
+    assert_eq!(
+        lines("dirslash"),
+        ["./.dot", "./nested/deep/y.txt", "./x.txt"],
+        "a directory's contents, dotfiles and nested directories included"
+    );
+    assert_eq!(lines("absolute"), ["/abs/a.txt", "/n/deep/y.txt"]);
+    assert_eq!(lines("empty"), ["/t/x.txt"]);
+    assert!(
+        log.contains("[empty] WARNING copy *.none /e/: the wildcard matches nothing"),
+        "{log}"
+    );
+    assert!(!log.contains("src/*.txt /t/: the wildcard"), "{log}");
+}
+
+#[test]
+fn a_failed_var_shows_its_own_command() {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1',
+  vars: {{ v: {{ from: 'busybox', command: 'echo {t}; exit 3' }} }},
+  targets: {{ all: {{ from: 'busybox', command: 'echo ${{v}}' }} }} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(&format!("[/bin/sh -c echo {t}; exit 3]")),
+        "{log}"
+    );
+    assert!(!log.contains(".brewkit-var"), "no wrapper of ours: {log}");
+}
+
+#[test]
+fn a_definition_from_stdin_builds_with_the_current_directory_as_context() {
+    use std::io::Write as _;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let definition = fs::read_to_string(example.join("brewkit.jsonnet")).unwrap();
+    for file in ["-", "/dev/stdin"] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::copy(example.join("name.txt"), dir.path().join("name.txt")).unwrap();
+        fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let mut child = build_command(dir.path())
+            .args(["-f", file])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(definition.as_bytes())
+            .unwrap();
+        let (code, log) = outcome(child.wait_with_output().unwrap());
+        assert_eq!(code, 0, "-f {file}: {log}");
+        assert_eq!(read(dir.path(), "out/greeting.txt"), "hello, BrewKit\n");
+    }
 }

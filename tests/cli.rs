@@ -224,6 +224,75 @@ fn unknown_and_private_targets_exit_2() {
 }
 
 #[test]
+fn an_unknown_short_target_gets_a_did_you_mean() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {all: ['gen'], gen: {}, test: {}}}");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "gne"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert!(
+        stderr.contains("unknown target \"gne\" in the command line; did you mean \"gen\"?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cycles_and_unknown_references_anywhere_are_refused_by_every_command() {
+    // `ok` is valid; the rest of each file is not, where no build of `ok` goes.
+    let files = [
+        (
+            "{apiVersion: 'brewkit/v1', targets: {ok: {}, a: {dependsOn: ['b']}, b: {from: 'a'}}}",
+            "brewkit: cycle: a -> b -> a\n",
+        ),
+        (
+            "{apiVersion: 'brewkit/v1', targets: {ok: {}, b: {dependsOn: ['nope']}}}",
+            "brewkit: unknown target \"nope\" in dependsOn of target \"b\"\n",
+        ),
+        (
+            "{apiVersion: 'brewkit/v1', targets: {ok: {}, all: ['ok'], c: {copy: std.native('copyFrom')('all', '/a', '/b')}}}",
+            "brewkit: target \"c\": copy[0].from \"all\" is a composite target; use a stage target or an image there\n",
+        ),
+        (
+            "{apiVersion: 'brewkit/v1', targets: {ok: {}, d: {from: 'Not:An:Image'}}}",
+            "brewkit: target \"d\": from \"Not:An:Image\" is neither a target nor a valid image reference",
+        ),
+    ];
+    for (text, message) in files {
+        let dir = project(text);
+        for args in [
+            &["build", "definition"][..],
+            &["targets"],
+            &["graph"],
+            &["graph", "ok"],
+            &["build", "ok"],
+        ] {
+            let (code, stdout, stderr) = run(brewkit(dir.path()).args(args));
+            assert_eq!(code, BAD_INPUT, "{args:?} on {text}: {stdout}{stderr}");
+            assert!(stderr.starts_with(message), "{args:?} on {text}: {stderr}");
+            assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        }
+    }
+}
+
+#[test]
+fn a_reference_close_to_a_var_warns_before_the_build() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1', vars: {version: {from: 'busybox', command: 'echo 1'}}, targets: {all: {command: 'echo ${verison} $HOME $PATH $1'}}}",
+    );
+    let (code, _, stderr) = run(brewkit(dir.path())
+        .args(["build", "--addr"])
+        .arg(format!("unix://{}/none.sock", dir.path().display())));
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(
+        stderr.matches("warning").count(),
+        1,
+        "$HOME, $PATH and $1 are the shell's: {stderr}"
+    );
+    assert!(
+        stderr.contains("brewkit: warning: target \"all\": ${verison} in the command is not a var, so the shell expands it; did you mean var \"version\"?"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn targets_lists_public_targets_only() {
     let dir = project("{apiVersion: 'brewkit/v1', targets: {all: ['build'], build: {from: '_base', output: '/a:dist'}, _base: {}}}");
     let (code, stdout, stderr) = run(brewkit(dir.path()).arg("targets"));
@@ -408,6 +477,27 @@ fn unreachable_buildkit_exits_3_listing_every_address_tried() {
     let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "--addr", "ftp://nowhere"]));
     assert_eq!(code, BAD_INPUT, "{stderr}");
     assert!(stderr.contains("supported schemes"), "{stderr}");
+}
+
+#[test]
+fn a_malformed_address_is_bad_input_and_a_silent_one_unreachable() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {all: {}}}");
+    for bad in ["tcp://[::1", "tcp://h:port", "docker://tcp://[::1"] {
+        let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "--addr", bad]));
+        assert_eq!(code, BAD_INPUT, "{bad}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid BuildKit address \"{bad}\"")),
+            "{stderr}"
+        );
+        let (code, _, stderr) = run(brewkit(dir.path())
+            .args(["cache", "du"])
+            .env("BUILDKIT_HOST", bad));
+        assert_eq!(code, BAD_INPUT, "{bad} in BUILDKIT_HOST: {stderr}");
+    }
+    // Parses, but nothing listens there (port 1 on loopback refuses).
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "--addr", "tcp://[::1]:1"]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("cannot connect to BuildKit"), "{stderr}");
 }
 
 #[test]
@@ -626,4 +716,165 @@ fn a_copy_leaving_the_context_exits_2_before_anything_runs() {
         );
         assert!(stderr.contains("(target \"build\")"), "{args:?}: {stderr}");
     }
+}
+
+/// `brewkit` in `dir` with `input` on its standard input.
+fn run_with_stdin(command: &mut Command, input: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("brewkit runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    (
+        status.code().expect("exited"),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+#[test]
+fn every_jsonnet_error_exits_2_with_file_line_col() {
+    let cases = [
+        (
+            "local c = import 'lib/common.libsonnet';\n{apiVersion: 'brewkit/v1', targets: c}\n",
+            "brewkit: brewkit.jsonnet:1:11: cannot import \"lib/common.libsonnet\": no such file; searched, in order:\n",
+        ),
+        (
+            "{\n  apiVersion: 'brewkit/v1',\n  targets: {}.nope,\n}\n",
+            "brewkit: brewkit.jsonnet:3:15: no such field: nope\n",
+        ),
+        (
+            "{\n  apiVersion: 'brewkit/v1',\n  targets: { a: { copy: std.native('nope')('x') } },\n}\n",
+            "brewkit: brewkit.jsonnet:3:29: std.native('nope') is null: there is no native \"nope\"; the natives are cache, copy, copyFrom, secret\n",
+        ),
+        (
+            "{\n  apiVersion: 'brewkit/v1',\n  targets: import 'lib',\n}\n",
+            "brewkit: brewkit.jsonnet:3:12: cannot import \"lib\": ",
+        ),
+        (
+            "local f(n) = f(n + 1);\n{apiVersion: 'brewkit/v1', targets: f(0)}\n",
+            "brewkit: brewkit.jsonnet:1:15: stack overflow: calls nested deeper than 500; reduce the recursion, or raise the limit with --max-stack N\n",
+        ),
+        (
+            "{\n  apiVersion: 'brewkit/v1',\n  targets: { a: { command: 1 / 0 } },\n}\n",
+            "brewkit: brewkit.jsonnet:3:19: attempted to divide by zero\n",
+        ),
+    ];
+    for (text, expected) in cases {
+        let dir = project(text);
+        fs::create_dir(dir.path().join("lib")).unwrap();
+        let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+        assert_eq!(code, BAD_INPUT, "{stderr}");
+        assert!(stderr.starts_with(expected), "{text}\n{stderr}");
+    }
+}
+
+#[test]
+fn a_failed_import_lists_the_paths_searched_in_order() {
+    let dir = project(
+        "local c = import 'lib/common.libsonnet';\n{apiVersion: 'brewkit/v1', targets: c}\n",
+    );
+    let (code, _, stderr) = run(brewkit(dir.path())
+        .args(["-J", "/j1", "-J", "/j2", "build", "definition"])
+        .env("JSONNET_PATH", "/e1:/e2"));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    // The importing file's directory, the -J directories (the last given first), then
+    // JSONNET_PATH (the first entry first), as the jsonnet CLI searches them.
+    let project_dir = dir.path().canonicalize().unwrap();
+    let searched: Vec<String> = [
+        project_dir.as_path(),
+        "/j2".as_ref(),
+        "/j1".as_ref(),
+        "/e1".as_ref(),
+        "/e2".as_ref(),
+    ]
+    .iter()
+    .map(|d| d.join("lib/common.libsonnet").display().to_string())
+    .collect();
+    let listed: Vec<&str> = stderr
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    /"))
+        .map(|l| l.trim().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(listed, searched, "{stderr}");
+}
+
+#[test]
+fn max_stack_raises_the_jsonnet_recursion_limit() {
+    let dir = project("local f(n) = if n == 0 then 0 else 1 + f(n - 1);\n{apiVersion: 'brewkit/v1', targets: {a: {command: std.toString(f(1000))}}}\n");
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert!(stderr.contains("--max-stack"), "{stderr}");
+    let (code, stdout, stderr) =
+        run(brewkit(dir.path()).args(["build", "definition", "--max-stack", "5000"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"command\": \"1000\""), "{stdout}");
+}
+
+#[test]
+fn definition_from_stdin_with_dash_and_dev_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("lib")).unwrap();
+    fs::write(
+        dir.path().join("lib/targets.libsonnet"),
+        "{ a: { from: 'scratch', command: 'true' } }",
+    )
+    .unwrap();
+    // Imports resolve from the current directory, as `jsonnet -` does.
+    let text = "{apiVersion: 'brewkit/v1', targets: import 'lib/targets.libsonnet'}";
+    for file in ["-", "/dev/stdin"] {
+        let (code, stdout, stderr) = run_with_stdin(
+            brewkit(dir.path()).args(["build", "definition", "-f", file]),
+            text,
+        );
+        assert_eq!(code, 0, "-f {file}: {stderr}");
+        assert!(stdout.contains("\"command\": \"true\""), "{stdout}");
+    }
+    let (code, _, stderr) = run_with_stdin(
+        brewkit(dir.path()).args(["build", "definition", "-f", "-"]),
+        "{\n  apiVersion: 'brewkit/v1',\n  targets: {}.nope,\n}\n",
+    );
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert!(
+        stderr.starts_with("brewkit: <stdin>:3:15: no such field: nope"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn completing_targets_never_reads_a_definition_from_stdin() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {a: {}}}");
+    // stdin stays open, as a terminal does while the shell completes.
+    let mut child = brewkit(dir.path())
+        .args(["-f", "-", "__complete-targets"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("brewkit __complete-targets -f - waits for stdin");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
 }

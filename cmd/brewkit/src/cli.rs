@@ -17,10 +17,10 @@ pub struct Cli {
 /// Where the build definition is and what its Jsonnet may see.
 #[derive(Debug, Args)]
 pub struct DefinitionArgs {
-    /// Build definition file [default: ./brewkit.jsonnet]
+    /// Build definition file; - reads it from stdin [default: ./brewkit.jsonnet]
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Build context [default: the directory of the definition file]
+    /// Build context [default: the directory of the definition file; the current directory for -f -]
     #[arg(short = 'c', long = "context", global = true, value_name = "DIR")]
     pub context: Option<PathBuf>,
     /// Library directory for Jsonnet imports (repeatable; the last one wins; then JSONNET_PATH)
@@ -32,6 +32,9 @@ pub struct DefinitionArgs {
     /// Jsonnet external variable as code: NAME=CODE, or NAME to take $NAME
     #[arg(long = "ext-code", global = true, value_name = "NAME[=CODE]", value_parser = parse_ext_code)]
     pub ext_code: Vec<brewkit_jsonnet::ExtVar>,
+    /// How deep Jsonnet calls may nest before evaluation stops with a stack overflow [default: 500]
+    #[arg(long = "max-stack", global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_stack: Option<u32>,
 }
 
 impl DefinitionArgs {

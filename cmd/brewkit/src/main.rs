@@ -124,6 +124,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .write_all(completion::script(shell).as_bytes()),
         ),
         Command::CompleteTargets => {
+            // While a shell completes `brewkit -f - build <TAB>`, stdin is the terminal: reading
+            // the definition from it would hang the shell.
+            let file = cli.definition.file.as_deref();
+            if file.is_some_and(brewkit_jsonnet::is_stream) {
+                return Ok(());
+            }
             let loaded = load(&cli.definition)?;
             let names: String = loaded
                 .definition
@@ -357,6 +363,7 @@ fn jsonnet_input(args: &DefinitionArgs) -> (PathBuf, brewkit_jsonnet::Options) {
     let options = brewkit_jsonnet::Options {
         jpath: brewkit_jsonnet::Options::jpath_with_env(&args.jpath),
         ext_vars: args.ext_vars(),
+        max_stack: args.max_stack.map(|n| n as usize),
     };
     (file, options)
 }
@@ -366,10 +373,12 @@ fn load(args: &DefinitionArgs) -> Result<brewkit_definition::Loaded, Failure> {
     brewkit_definition::load(&file, &options).map_err(Failure::bad_input)
 }
 
-/// The build context: `-c DIR`, else the directory of the definition file.
+/// The build context: `-c DIR`, else the directory of the definition file (the current directory
+/// for a definition read from stdin or a pipe, which has none).
 fn build_context(args: &DefinitionArgs, file: &Path) -> Result<PathBuf, Failure> {
     let context = match &args.context {
         Some(dir) => dir.clone(),
+        None if brewkit_jsonnet::is_stream(file) => PathBuf::from("."),
         None => file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -143,15 +143,21 @@ pub(crate) fn planned_runs<'d>(definition: &'d Definition, plan: &Plan) -> Vec<(
 }
 
 /// The include patterns of the build's shared context source: the paths of every context copy
-/// of `runs`, sorted and without repeats.
+/// of `runs`, sorted and without repeats; empty when one of them copies the whole context.
 pub(crate) fn context_paths(runs: &[(String, &Run)]) -> Vec<String> {
-    let paths: std::collections::BTreeSet<&str> = runs
-        .iter()
-        .flat_map(|(_, run)| &run.copy)
-        .filter(|copy| copy.from.is_none())
-        .map(|copy| copy.src.as_str())
-        .collect();
-    paths.into_iter().map(str::to_owned).collect()
+    let mut paths = std::collections::BTreeSet::new();
+    for copy in runs.iter().flat_map(|(_, run)| &run.copy) {
+        if copy.from.is_some() {
+            continue;
+        }
+        match lower::context_path(&copy.src).0 {
+            Some(pattern) => {
+                paths.insert(pattern);
+            }
+            None => return Vec::new(),
+        }
+    }
+    paths.into_iter().collect()
 }
 
 /// The run of a node, if it has one.
@@ -225,6 +231,53 @@ pub(crate) fn context_read(context: &Path, src: &str) -> PathBuf {
     } else {
         context.to_path_buf()
     }
+}
+
+/// Whether the wildcard of a context copy of `src` matches nothing in `context`, as BuildKit
+/// would find it (each `*`, `?` or `[…]` within one path component, as Go's `filepath.Match`).
+/// A `src` without a wildcard is never reported here: a missing file fails its copy.
+pub(crate) fn wildcard_matches_nothing(context: &Path, src: &str) -> bool {
+    let Some(relative) = lower::context_path(src).0 else {
+        return false;
+    };
+    let parts: Vec<&str> = relative.split('/').collect();
+    let Some(first) = parts.iter().position(|part| part.contains(['*', '?', '['])) else {
+        return false;
+    };
+    let Ok(glob) = globset::GlobBuilder::new(&relative)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+    else {
+        return false;
+    };
+    let glob = glob.compile_matcher();
+    // Breadth first from the last fixed directory, one level per remaining component.
+    let mut level = vec![parts[..first].join("/")];
+    for _ in first..parts.len() {
+        let mut next = Vec::new();
+        for dir in &level {
+            let Ok(entries) = std::fs::read_dir(context.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let path = if dir.is_empty() {
+                    name.to_string_lossy().into_owned()
+                } else {
+                    format!("{dir}/{}", name.to_string_lossy())
+                };
+                if glob.is_match(&path) {
+                    return false;
+                }
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    next.push(path);
+                }
+            }
+        }
+        level = next;
+    }
+    true
 }
 
 /// `base/path` without `.` components and with `..` applied lexically (`./out` under `.` is

@@ -16,10 +16,10 @@ pub struct Lowering {
     pub vars: BTreeMap<String, String>,
     /// Keys BuildKit's cache of the context across builds.
     pub shared_key: String,
-    /// The include patterns of the build's shared context source: every context copy of the
-    /// build reads that one source (synced once, in one transfer) unless it has a `unique`.
-    /// Empty: each copy reads a source of its own path.
-    pub context_paths: Vec<String>,
+    /// The include patterns of the build's shared context source (empty: the whole context):
+    /// every context copy of the build reads that one source (synced once, in one transfer)
+    /// unless it has a `unique`. `None`: each copy reads a source of its own path.
+    pub context_paths: Option<Vec<String>>,
     /// Never take runs from the cache (`--no-cache`).
     pub no_cache: bool,
     /// Per entry of the run's `copy`: a `local.unique` for a context copy whose paths the build
@@ -90,6 +90,15 @@ pub const VAR_OUTPUT_DIR: &str = "/.brewkit-var";
 /// The file holding a var's stdout, in [`VAR_OUTPUT_DIR`].
 pub const VAR_OUTPUT_FILE: &str = "stdout";
 
+/// What a var's script runs before its command: stdout to the output mount's file.
+const VAR_WRAPPER: &str = "exec >/.brewkit-var/stdout\n";
+
+/// `text` (a BuildKit message, which quotes a failed command's arguments) without the wrapper
+/// of a var's script: users see their own command.
+pub fn hide_var_wrapper(text: &str) -> String {
+    text.replace(VAR_WRAPPER, "")
+}
+
 /// Lowers a var: its run with the command's stdout sent to a file in an output mount, never
 /// cached. Returns the output mount's state. A var's command substitutes no vars.
 pub fn lower_var(
@@ -104,7 +113,7 @@ pub fn lower_var(
         dest: VAR_OUTPUT_DIR.to_owned(),
         state: State::scratch(),
     };
-    let script = format!("exec >{VAR_OUTPUT_DIR}/{VAR_OUTPUT_FILE}\n{command}");
+    let script = format!("{VAR_WRAPPER}{command}");
     exec(&state, run, script, vec![output], true, &command)
         .output(VAR_OUTPUT_DIR)
         .expect("the output mount exists")
@@ -122,21 +131,20 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
     for (key, value) in &run.env {
         state = state.with_env(key, value);
     }
-    let mut copies: Vec<(State, &str, &str)> = Vec::new();
+    let mut copies: Vec<(State, String, &str)> = Vec::new();
     for (i, (copy, source)) in run.copy.iter().zip(copy_sources).enumerate() {
-        let from = match source {
+        let (from, src) = match source {
             CopySource::Context => {
+                let (pattern, path) = context_path(&copy.src);
                 let unique_id = lowering.unique.get(i).cloned().flatten();
                 // The copy's cache key is the content of what it copies, not the source's
                 // patterns, so sharing one source costs no cache hits.
-                let include_patterns = if unique_id.is_none() && !lowering.context_paths.is_empty()
-                {
-                    lowering.context_paths.clone()
-                } else {
-                    vec![copy.src.clone()]
+                let include_patterns = match (&unique_id, &lowering.context_paths) {
+                    (None, Some(shared)) => shared.clone(),
+                    _ => pattern.into_iter().collect(),
                 };
                 let custom_name = Some(context_name(&include_patterns));
-                State::local(
+                let from = State::local(
                     CONTEXT,
                     &LocalOptions {
                         include_patterns,
@@ -145,11 +153,12 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
                         custom_name,
                         ..LocalOptions::default()
                     },
-                )
+                );
+                (from, path)
             }
-            CopySource::State(state) => (**state).clone(),
+            CopySource::State(state) => ((**state).clone(), copy.src.clone()),
         };
-        copies.push((from, &copy.src, &copy.dst));
+        copies.push((from, src, &copy.dst));
     }
     // All of a run's copies are one file op, so one snapshot: however many there are, a target
     // adds one layer for them (overlayfs stacks at most about 128 layers).
@@ -158,14 +167,40 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
         dir_contents: true,
         create_dest_path: true,
         follow_symlink: true,
+        // As in BrewKit 1.1; the build warns about a context copy's (design §3).
+        allow_empty_wildcard: true,
         custom_name: Some(copies_name(&run.copy)),
     };
     let copies: Vec<(&State, &str, &str)> = copies
         .iter()
-        .map(|(from, src, dst)| (from, *src, *dst))
+        .map(|(from, src, dst)| (from, src.as_str(), *dst))
         .collect();
     state = state.copy_all(&copies, &options);
     state
+}
+
+/// Where a context copy of `src` reads: the include pattern that sends it (`None`: the whole
+/// context, for `.`, `./` or `/`) and its path in the local source. `src` is relative to the
+/// context root, an absolute one too (as Dockerfile `COPY` reads it); `.` parts are dropped and
+/// `..` applied (validation refused any that leaves the context); `dir/` is `dir`, whose
+/// contents are copied.
+pub fn context_path(src: &str) -> (Option<String>, String) {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in src.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return (None, "/".to_owned());
+    }
+    let relative = parts.join("/");
+    let path = format!("/{relative}");
+    (Some(relative), path)
 }
 
 /// The progress name of a run's copies: each `copy src dst`, the first few when many.
@@ -185,6 +220,9 @@ fn copies_name(copies: &[brewkit_definition::Copy]) -> String {
 
 /// The progress name of a context source: its paths, the first few of them when many.
 fn context_name(paths: &[String]) -> String {
+    if paths.is_empty() {
+        return "context .".to_owned();
+    }
     const SHOWN: usize = 3;
     let shown = paths.iter().take(SHOWN).map(String::as_str);
     let mut name = format!("context {}", shown.collect::<Vec<_>>().join(", "));
@@ -255,6 +293,8 @@ pub fn output_tree(outputs: &[(&State, &str, &Path)], name: &str) -> State {
             dir_contents: true,
             create_dest_path: true,
             follow_symlink: true,
+            // An output that matches nothing fails the target.
+            allow_empty_wildcard: false,
             custom_name: Some(name.to_owned()),
         },
     )

@@ -125,14 +125,36 @@ impl Shared {
         Lowering {
             vars: before.values.clone(),
             shared_key: self.session.shared_key.clone(),
-            context_paths: self.context_paths.clone(),
+            context_paths: Some(self.context_paths.clone()),
             no_cache: self.options.no_cache,
             unique,
         }
     }
 
+    /// Reports each context copy of `run` whose wildcard matches nothing: it copies nothing, as
+    /// in BrewKit 1.1, which is seldom what was meant.
+    fn warn_empty_wildcards(&self, node: &Node, run: &brewkit_definition::Run) {
+        for copy in run.copy.iter().filter(|copy| copy.from.is_none()) {
+            if crate::host::wildcard_matches_nothing(&self.context, &copy.src) {
+                let _ = self.router.events().send(crate::BuildEvent::Progress {
+                    node: node.label(),
+                    event: brewkit_buildkit::progress::Event::Warning {
+                        vertex: String::new(),
+                        message: format!(
+                            "copy {} {}: the wildcard matches nothing in the build context, so nothing is copied",
+                            copy.src, copy.dst
+                        ),
+                    },
+                });
+            }
+        }
+    }
+
     /// Lowers `node` on what the nodes before it left.
     pub(crate) fn prepare(&self, node: &Node, before: &Before<'_>) -> Result<Work, Error> {
+        if let Some(run) = crate::host::run_of(&self.definition, node) {
+            self.warn_empty_wildcards(node, run);
+        }
         match node {
             Node::Target(name) => {
                 let planned = &self.plan.targets[name];

@@ -98,7 +98,13 @@ impl Router {
     }
 
     /// Sends `event` under `node`, keeping its log lines and failed step.
-    pub(crate) fn send(&self, node: String, event: Event) {
+    pub(crate) fn send(&self, node: String, mut event: Event) {
+        if let Event::Completed {
+            error: Some(error), ..
+        } = &mut event
+        {
+            *error = crate::lower::hide_var_wrapper(error);
+        }
         {
             let mut routes = self.routes();
             let tail = routes.tails.entry(node.clone()).or_default();
@@ -175,7 +181,7 @@ impl Router {
         let routes = self.routes();
         let tail = routes.tails.get(node);
         SolveFailure {
-            message,
+            message: crate::lower::hide_var_wrapper(&message),
             step: tail.and_then(|t| t.failed_step.clone()),
             log_tail: tail
                 .map(|t| t.lines.iter().cloned().collect())

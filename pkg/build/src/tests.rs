@@ -175,7 +175,7 @@ fn context_copies_share_the_builds_one_source_unless_read_again() {
     assert_eq!(paths, ["go.mod", "src"], "sorted, without repeats");
     let lowering = Lowering {
         shared_key: "k".into(),
-        context_paths: vec!["docs".into(), "go.mod".into(), "src".into()],
+        context_paths: Some(vec!["docs".into(), "go.mod".into(), "src".into()]),
         ..Lowering::default()
     };
     let sources = [CopySource::Context, CopySource::Context];
@@ -288,6 +288,15 @@ fn vars_write_stdout_to_an_output_mount_and_are_never_cached() {
     assert_eq!(
         meta.args[2],
         format!("exec >{VAR_OUTPUT_DIR}/{VAR_OUTPUT_FILE}\ngit rev-parse HEAD")
+    );
+    // Messages quoting the script show the var's own command.
+    let message = format!(
+        "executor failed running [/bin/sh -c {}]: exit code: 1",
+        meta.args[2]
+    );
+    assert_eq!(
+        hide_var_wrapper(&message),
+        "executor failed running [/bin/sh -c git rev-parse HEAD]: exit code: 1"
     );
     assert!(definition.metadata.values().any(|m| m.ignore_cache));
     assert_eq!(var_value(b"abc\n\n"), "abc");
@@ -438,4 +447,47 @@ fn context_reads_stop_at_the_first_wildcard_and_stay_inside() {
     assert_eq!(context_read(context, "dir/"), PathBuf::from("/p/dir"));
     assert_eq!(context_read(context, "../x"), PathBuf::from("/p"));
     assert_eq!(context_read(context, "a/b?/c"), PathBuf::from("/p/a"));
+}
+
+#[test]
+fn context_paths_of_dot_slash_absolute_and_dir_sources() {
+    let whole = (None, "/".to_owned());
+    assert_eq!(context_path("."), whole);
+    assert_eq!(context_path("./"), whole);
+    assert_eq!(context_path("/"), whole);
+    assert_eq!(
+        context_path("src/"),
+        (Some("src".to_owned()), "/src".to_owned())
+    );
+    assert_eq!(
+        context_path("/a.txt"),
+        (Some("a.txt".to_owned()), "/a.txt".to_owned()),
+        "an absolute src is read from the context root"
+    );
+    assert_eq!(
+        context_path("./src//x/../*.go"),
+        (Some("src/*.go".to_owned()), "/src/*.go".to_owned())
+    );
+}
+
+#[test]
+fn wildcards_matching_nothing_are_found_on_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src/sub")).unwrap();
+    std::fs::write(root.join("src/a.go"), "").unwrap();
+    std::fs::write(root.join("src/sub/b.go"), "").unwrap();
+    let nothing = |src: &str| super::host::wildcard_matches_nothing(root, src);
+    assert!(!nothing("src/*.go"));
+    assert!(!nothing("src/*/b.go"));
+    assert!(!nothing("*"));
+    assert!(nothing("*.md"));
+    assert!(nothing("src/*.rs"));
+    assert!(nothing("missing/*.go"));
+    assert!(nothing("src/*.go/x"), "a file has nothing below it");
+    assert!(
+        !nothing("src/a.go"),
+        "no wildcard: not this check's business"
+    );
+    assert!(nothing("src/?.txt"));
 }

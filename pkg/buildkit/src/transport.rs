@@ -94,10 +94,9 @@ impl Address {
             return Ok(Self::Unix(PathBuf::from(path)));
         }
         if let Some(host) = text.strip_prefix("tcp://") {
-            if !host.contains(':') {
-                return Err(invalid("expected tcp://host:port"));
-            }
-            return Ok(Self::Tcp(host.trim_end_matches('/').to_owned()));
+            return host_port(host)
+                .map(Self::Tcp)
+                .ok_or_else(|| invalid("expected tcp://host:port"));
         }
         Err(invalid("supported schemes: unix://, tcp://, docker://"))
     }
@@ -178,11 +177,21 @@ fn parse_docker_host(text: &str) -> Option<DockerHost> {
         return (!path.is_empty()).then(|| DockerHost::Unix(PathBuf::from(path)));
     }
     if let Some(host) = text.strip_prefix("tcp://") {
-        return host
-            .contains(':')
-            .then(|| DockerHost::Tcp(host.trim_end_matches('/').to_owned()));
+        return host_port(host).map(DockerHost::Tcp);
     }
     None
+}
+
+/// `host:port` (a trailing `/` dropped) when it is one, as a URI's authority: a malformed one
+/// (`[::1`, `h:x`) is bad input, found here rather than as a connection that fails.
+fn host_port(text: &str) -> Option<String> {
+    let text = text.trim_end_matches('/');
+    let authority: http::uri::Authority = text.parse().ok()?;
+    let valid = authority.as_str() == text
+        && !authority.host().is_empty()
+        && !text.contains('@')
+        && authority.port_u16().is_some();
+    valid.then(|| text.to_owned())
 }
 
 fn docker_host_from_env() -> DockerHost {
@@ -299,6 +308,14 @@ mod tests {
             Address::parse("docker://tcp://10.0.0.1:2375").unwrap(),
             Address::Docker(DockerHost::Tcp("10.0.0.1:2375".into()))
         );
+        assert_eq!(
+            Address::parse("tcp://[::1]:1234/").unwrap(),
+            Address::Tcp("[::1]:1234".into())
+        );
+        assert_eq!(
+            Address::parse("tcp://buildkitd.example:1234").unwrap(),
+            Address::Tcp("buildkitd.example:1234".into())
+        );
         assert!(matches!(
             Address::parse("docker://").unwrap(),
             Address::Docker(_)
@@ -311,6 +328,17 @@ mod tests {
             "http://x",
             "unix://",
             "tcp://host",
+            "tcp://[::1",
+            "tcp://[::1]",
+            "tcp://::1:1234",
+            "tcp://h:port",
+            "tcp://h:",
+            "tcp://:1234",
+            "tcp://h:99999",
+            "tcp://u@h:1",
+            "tcp://h:1/path",
+            "docker://tcp://[::1",
+            "docker://tcp://h:x",
             "docker://ftp://x",
             "/tmp/sock",
         ] {

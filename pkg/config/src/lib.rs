@@ -17,7 +17,7 @@ pub const CONFIG_ENV: &str = "BREWKIT_CONFIG";
 
 /// What `brewkit config init` writes: valid Jsonnet, commented, granting nothing.
 pub const DEFAULT_CONFIG: &str = r#"// BrewKit host config: what this machine lends to builds.
-// Reference: docs/config.md. JSON or Jsonnet; ${VAR} in a path expands from the environment.
+// Reference: docs/config.md. JSON or Jsonnet; ${VAR} or $VAR in a path expands from the environment.
 {
   // Secrets that targets mount by id, e.g.
   //   { id: 'aws', path: '${HOME}/.aws/credentials' },
@@ -50,13 +50,16 @@ pub enum Error {
     },
     #[error("cannot find the home directory to locate ~/.brewkit/config; set ${CONFIG_ENV}")]
     NoHome,
-    #[error("secret \"{id}\": path {path:?} uses ${{{var}}}, which is not set in the environment")]
+    #[error(
+        "secret \"{id}\": path {path:?} uses {reference}, which is not set in the environment"
+    )]
     UnsetVariable {
         id: String,
         path: String,
-        var: String,
+        /// As written: `${HOME}` or `$HOME`.
+        reference: String,
     },
-    #[error("secret \"{id}\": path {path:?} has an unterminated ${{")]
+    #[error("secret \"{id}\": path {path:?} has a ${{ not followed by a variable name and }}")]
     BadPattern { id: String, path: String },
     #[error("secret \"{id}\": cannot read {}: {source} (from the host config {})", path.display(), config.display())]
     SecretFile {
@@ -100,7 +103,7 @@ pub enum Entitlement {
     /// Targets may use `ssh` (the host's SSH agent).
     Ssh,
     /// Outputs may be written under this directory, outside the project (absolute, clean,
-    /// `${VAR}` expanded). Written `fs.write=<path>`, as buildx bake's entitlement.
+    /// `$VAR` expanded). Written `fs.write=<path>`, as buildx bake's entitlement.
     FsWrite(PathBuf),
 }
 
@@ -127,15 +130,15 @@ fn entitlement(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<En
         ));
     };
     let expanded = expand("", path, lookup).map_err(|e| match e {
-        Error::UnsetVariable { var, .. } => {
-            format!("{text:?} uses ${{{var}}}, which is not set in the environment")
+        Error::UnsetVariable { reference, .. } => {
+            format!("{text:?} uses {reference}, which is not set in the environment")
         }
-        _ => format!("{text:?} has an unterminated ${{"),
+        _ => format!("{text:?} has a ${{ not followed by a variable name and }}"),
     })?;
     let path = Path::new(&expanded);
     if !path.is_absolute() {
         return Err(format!(
-            "{text:?}: the path must be absolute (after ${{VAR}} expansion)"
+            "{text:?}: the path must be absolute (after $VAR expansion)"
         ));
     }
     // Lexically clean: outputs are compared with it the same way.
@@ -271,8 +274,8 @@ impl Config {
             .find(|e| matches!(e, Entitlement::FsWrite(dir) if path.starts_with(dir)))
     }
 
-    /// The host file of secret `secret`, with `${VAR}` expanded, checked to be a regular file
-    /// (symlinks followed) of at most `max_size` bytes.
+    /// The host file of secret `secret`, with `${VAR}` and `$VAR` expanded, checked to be a
+    /// regular file (symlinks followed) of at most `max_size` bytes.
     pub fn secret_file(&self, secret: &SecretSource, max_size: u64) -> Result<PathBuf, Error> {
         let path = PathBuf::from(expand(&secret.id, &secret.path, |v| std::env::var(v).ok())?);
         let config = || self.path.clone().unwrap_or_default();
@@ -322,27 +325,53 @@ fn file_kind(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Expands `${VAR}` in `path` with `lookup`; every other character is kept as written.
+/// Expands `${VAR}` and `$VAR` in `path` with `lookup`, as BrewKit's `os.ExpandEnv` does, `VAR`
+/// being letters, digits and `_`; a `$` followed by anything else is kept as written. Unlike
+/// `os.ExpandEnv`, which reads an unset variable as empty (turning `${HOME}/x` into `/x`), an
+/// unset variable is an error, and so is a `${` not followed by a name and `}` (`${X:-y}`).
 fn expand(id: &str, path: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+    let is_name = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
-    let mut rest = path;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| Error::BadPattern {
+    // `path[copied..]` is still to be copied as is.
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(offset) = path[at..].find('$') {
+        let dollar = at + offset;
+        let (name, end) = if bytes.get(dollar + 1) == Some(&b'{') {
+            let len = bytes[dollar + 2..]
+                .iter()
+                .take_while(|c| is_name(**c))
+                .count();
+            if len == 0 || bytes.get(dollar + 2 + len) != Some(&b'}') {
+                return Err(Error::BadPattern {
+                    id: id.to_owned(),
+                    path: path.to_owned(),
+                });
+            }
+            (&path[dollar + 2..dollar + 2 + len], dollar + 3 + len)
+        } else {
+            let len = bytes[dollar + 1..]
+                .iter()
+                .take_while(|c| is_name(**c))
+                .count();
+            if len == 0 {
+                at = dollar + 1;
+                continue;
+            }
+            (&path[dollar + 1..dollar + 1 + len], dollar + 1 + len)
+        };
+        let value = lookup(name).ok_or_else(|| Error::UnsetVariable {
             id: id.to_owned(),
             path: path.to_owned(),
+            reference: path[dollar..end].to_owned(),
         })?;
-        let var = &after[..end];
-        let value = lookup(var).ok_or_else(|| Error::UnsetVariable {
-            id: id.to_owned(),
-            path: path.to_owned(),
-            var: var.to_owned(),
-        })?;
+        out.push_str(&path[copied..dollar]);
         out.push_str(&value);
-        rest = &after[end + 1..];
+        copied = end;
+        at = end;
     }
-    out.push_str(rest);
+    out.push_str(&path[copied..]);
     Ok(out)
 }
 

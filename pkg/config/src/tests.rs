@@ -99,18 +99,41 @@ fn jsonnet_errors_name_the_config() {
 }
 
 #[test]
-fn expansion_replaces_braced_variables_only() {
-    let lookup = |v: &str| (v == "HOME").then(|| "/home/u".to_owned());
-    assert_eq!(
-        expand("s", "${HOME}/a/$HOME", lookup).unwrap(),
-        "/home/u/a/$HOME"
-    );
-    let err = expand("s", "${NOPE}/x", lookup).unwrap_err();
-    assert!(err.to_string().contains("${NOPE}"), "{err}");
-    assert!(matches!(
-        expand("s", "${HOME", lookup),
-        Err(Error::BadPattern { .. })
-    ));
+fn expansion_replaces_both_forms_as_os_expand_env() {
+    let lookup = |v: &str| match v {
+        "HOME" => Some("/home/u".to_owned()),
+        "D_1" => Some("d".to_owned()),
+        _ => None,
+    };
+    for (path, expanded) in [
+        ("${HOME}/a/$HOME", "/home/u/a//home/u"),
+        ("$HOME.aws/$D_1-x/${D_1}y", "/home/u.aws/d-x/dy"),
+        // `$` before anything but a name (or `{`) stays.
+        ("/a$/b$.c/$-/$ $", "/a$/b$.c/$-/$ $"),
+        ("/é$HOMEé", "/é/home/ué"),
+    ] {
+        assert_eq!(expand("s", path, lookup).unwrap(), expanded, "{path}");
+    }
+    for (path, reference) in [
+        ("${NOPE}/x", "${NOPE}"),
+        ("$NOPE/x", "$NOPE"),
+        ("$HOMEX/x", "$HOMEX"),
+    ] {
+        let err = expand("s", path, lookup).unwrap_err();
+        assert!(matches!(err, Error::UnsetVariable { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "secret \"s\": path {path:?} uses {reference}, which is not set in the environment"
+            )
+        );
+    }
+    for bad in ["${HOME", "${}", "${HOME:-x}", "x/${ HOME}"] {
+        assert!(
+            matches!(expand("s", bad, lookup), Err(Error::BadPattern { .. })),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -250,6 +273,16 @@ fn entitlements_ssh_and_fs_write() {
     assert!(relative.contains("must be absolute"), "{relative}");
     let unset = entitlement("fs.write=${NOPE}/x", lookup).unwrap_err();
     assert!(unset.contains("${NOPE}"), "{unset}");
+    assert_eq!(
+        entitlement("fs.write=$OUT/bin", lookup),
+        Ok(Entitlement::FsWrite("/srv/out/bin".into())),
+        "$VAR form"
+    );
+    let unset = entitlement("fs.write=$NOPE/x", lookup).unwrap_err();
+    assert!(
+        unset.contains("uses $NOPE, which is not set in the environment"),
+        "{unset}"
+    );
     let unknown = entitlement("fs.read=/x", lookup).unwrap_err();
     assert!(unknown.contains("unknown entitlement"), "{unknown}");
 

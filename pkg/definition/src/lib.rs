@@ -156,8 +156,18 @@ pub fn load(file: &Path, options: &brewkit_jsonnet::Options) -> Result<Loaded, E
     })
 }
 
-/// Validates compiled JSON (from `file`, for messages) and returns its normal form and typed model.
+/// Validates compiled JSON (from `file`, for messages) and returns its normal form and typed
+/// model. Besides the schema, the names the definition refers to are resolved everywhere in it,
+/// so that every command (`build definition`, `targets`, `graph`, `build`) refuses a file with a
+/// cycle or an unknown reference, not only a build that reaches it.
 pub fn validate(file: &Path, raw: &Value) -> Result<(Value, Definition), Error> {
+    let (normalized, definition) = validate_model(file, raw)?;
+    plan::check_references(&definition)?;
+    Ok((normalized, definition))
+}
+
+/// [`validate`] without resolving names: the schema, the typed model and the context copies.
+fn validate_model(file: &Path, raw: &Value) -> Result<(Value, Definition), Error> {
     // The version decides which schema applies, so it is checked on its own first.
     if let Value::Object(top) = raw {
         match top.get("apiVersion") {

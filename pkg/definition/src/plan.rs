@@ -2,8 +2,8 @@
 //!
 //! A target's prerequisites are the targets it names in `from`, in `copy[].from`, in `dependsOn`
 //! and (for a composite) its members; all of them finish, outputs included, before it starts.
-//! A target needs the vars its command references as `${name}`. Cycles through any of these are
-//! refused with the chain that closes them.
+//! A target needs the vars its command references as `${name}` or `$name`. Cycles through any of
+//! these are refused with the chain that closes them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,46 +82,119 @@ impl Node {
     }
 }
 
-/// The vars declared in `vars` that `command` references as `${name}`.
+/// The vars declared in `vars` that `command` references as `${name}` or `$name`.
 pub fn var_references<'v>(command: &str, vars: impl Fn(&str) -> bool + 'v) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    scan_references(command, |name| {
-        if vars(name) {
-            found.insert(name.to_owned());
+    scan_references(command, |reference| {
+        if vars(reference.name) {
+            found.insert(reference.name.to_owned());
         }
         None
     });
     found
 }
 
-/// Replaces `${name}` by `values[name]` for every name in `values`; everything else, `$HOME`,
-/// `${OTHER}`, is left for the shell.
+/// Replaces `${name}` and `$name` (not followed by a name character) by `values[name]` for every
+/// name in `values`, as BrewKit's `os.Expand` does; everything else, `$HOME`, `${OTHER}`,
+/// `${name:-x}`, `$$`, is left for the shell (`os.Expand` blanked unknown names: we don't).
 pub fn substitute(command: &str, values: &BTreeMap<String, String>) -> String {
-    scan_references(command, |name| values.get(name).map(String::as_str))
+    scan_references(command, |reference| {
+        values.get(reference.name).map(String::as_str)
+    })
 }
 
-/// Walks `${name}` references, calling `replace` for each; returns the text with the references
-/// for which `replace` answered replaced.
-fn scan_references<'a>(text: &str, mut replace: impl FnMut(&str) -> Option<&'a str>) -> String {
+/// A `$name` or `${name}` in a command.
+#[derive(Debug, Clone, Copy)]
+struct Reference<'t> {
+    name: &'t str,
+    /// As written: `${name}` or `$name`.
+    text: &'t str,
+    braced: bool,
+}
+
+fn is_name_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Walks the `${name}` and `$name` references of `text` (`name` made of letters, digits and `_`),
+/// calling `replace` for each; returns the text with the references for which `replace` answered
+/// replaced. `$$` is the shell's own (its PID) and never starts a reference; the text of a `${…}`
+/// that is not a name (`${X:-${name}}`) is scanned on, so a reference inside it is found.
+fn scan_references<'a>(
+    text: &str,
+    mut replace: impl FnMut(Reference) -> Option<&'a str>,
+) -> String {
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                out.push_str(&rest[..start]);
-                let name = &after[..end];
-                match replace(name) {
-                    Some(value) => out.push_str(value),
-                    None => out.push_str(&rest[start..start + 3 + end]),
-                }
-                rest = &after[end + 1..];
+    // `text[copied..at]` is still to be copied as is.
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(offset) = text[at..].find('$') {
+        let dollar = at + offset;
+        let reference = match bytes.get(dollar + 1) {
+            Some(b'$') => {
+                at = dollar + 2;
+                continue;
             }
-            None => break,
+            Some(b'{') => {
+                let inner = &bytes[dollar + 2..];
+                let len = inner.iter().take_while(|c| is_name_char(**c)).count();
+                if len == 0 || inner.get(len) != Some(&b'}') {
+                    at = dollar + 2;
+                    continue;
+                }
+                Reference {
+                    name: &text[dollar + 2..dollar + 2 + len],
+                    text: &text[dollar..dollar + 3 + len],
+                    braced: true,
+                }
+            }
+            Some(c) if is_name_char(*c) => {
+                let len = bytes[dollar + 1..]
+                    .iter()
+                    .take_while(|c| is_name_char(**c))
+                    .count();
+                Reference {
+                    name: &text[dollar + 1..dollar + 1 + len],
+                    text: &text[dollar..dollar + 1 + len],
+                    braced: false,
+                }
+            }
+            _ => {
+                at = dollar + 1;
+                continue;
+            }
+        };
+        at = dollar + reference.text.len();
+        if let Some(value) = replace(reference) {
+            out.push_str(&text[copied..dollar]);
+            out.push_str(value);
+            copied = at;
         }
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     out
+}
+
+/// Warnings for the references of `command` (the command of `owner`) that are not declared vars
+/// but are close to one: `${verison}` is most likely a typo of `${version}`. Shell variables
+/// written `$x` are many (`$HOME`, `$1`), so the bare form of a short name is not checked.
+fn near_misses(owner: &str, command: &str, definition: &Definition) -> Vec<String> {
+    let mut warnings = Vec::new();
+    scan_references(command, |reference| {
+        let checked = reference.braced || reference.name.len() >= 3;
+        if checked && !definition.vars.contains_key(reference.name) {
+            let vars = definition.vars.keys().map(String::as_str);
+            if let Some(var) = brewkit_schema::did_you_mean(reference.name, vars) {
+                warnings.push(format!(
+                    "{owner}: {} in the command is not a var, so the shell expands it; did you mean var \"{var}\"?",
+                    reference.text
+                ));
+            }
+        }
+        None
+    });
+    warnings
 }
 
 impl Plan {
@@ -152,18 +225,7 @@ impl Plan {
             }
         }
 
-        let mut walk = Walk {
-            definition,
-            plan: Plan {
-                requested: requested.clone(),
-                order: Vec::new(),
-                targets: BTreeMap::new(),
-                vars: BTreeMap::new(),
-                nodes: Vec::new(),
-                warnings: Vec::new(),
-            },
-            done: BTreeSet::new(),
-        };
+        let mut walk = Walk::new(definition, requested.clone());
         for name in &requested {
             walk.visit(Node::Target(name.clone()))?;
         }
@@ -247,6 +309,21 @@ impl Plan {
     }
 }
 
+/// Resolves every target and var of `definition`, not only those a build reaches: an unknown
+/// target, a cycle, a `from` naming a composite or an invalid image reference anywhere in the
+/// file is refused, with the message a build reaching it gives (design §3: "anywhere in the
+/// file"). Private targets are walked too; nothing is refused for being private here.
+pub(crate) fn check_references(definition: &Definition) -> Result<(), Error> {
+    let mut walk = Walk::new(definition, Vec::new());
+    for name in definition.targets.keys() {
+        walk.visit(Node::Target(name.clone()))?;
+    }
+    for name in definition.vars.keys() {
+        walk.visit(Node::Var(name.clone()))?;
+    }
+    Ok(())
+}
+
 struct Walk<'d> {
     definition: &'d Definition,
     plan: Plan,
@@ -273,7 +350,22 @@ enum Planned {
     Var(PlannedVar),
 }
 
-impl Walk<'_> {
+impl<'d> Walk<'d> {
+    fn new(definition: &'d Definition, requested: Vec<String>) -> Self {
+        Self {
+            definition,
+            plan: Plan {
+                requested,
+                order: Vec::new(),
+                targets: BTreeMap::new(),
+                vars: BTreeMap::new(),
+                nodes: Vec::new(),
+                warnings: Vec::new(),
+            },
+            done: BTreeSet::new(),
+        }
+    }
+
     /// Depth-first from `root`, with an explicit stack so that long chains cannot overflow it.
     /// A node is finished after everything it needs, which gives `order` its prerequisites-first
     /// property.
@@ -387,6 +479,13 @@ impl Walk<'_> {
                     .as_deref()
                     .map(|c| var_references(c, |v| definition.vars.contains_key(v)))
                     .unwrap_or_default();
+                if let Some(command) = &stage.run.command {
+                    for warning in near_misses(&owner, command, definition) {
+                        if !self.plan.warnings.contains(&warning) {
+                            self.plan.warnings.push(warning);
+                        }
+                    }
+                }
                 PlannedTarget {
                     prerequisites,
                     base: Some(base),

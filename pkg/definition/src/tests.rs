@@ -1,4 +1,7 @@
-use std::{collections::BTreeSet, fs};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+};
 
 use brewkit_config::{Config, SecretSource};
 use serde_json::json;
@@ -9,9 +12,13 @@ fn definition(targets: Value) -> Definition {
     definition_with(json!({}), targets)
 }
 
+/// A typed definition whose names are not resolved yet, so that the plan's own refusals (unknown
+/// targets, cycles) can be tested; [`validate`] refuses those before any plan.
 fn definition_with(vars: Value, targets: Value) -> Definition {
     let raw = json!({"apiVersion": "brewkit/v1", "vars": vars, "targets": targets});
-    validate(Path::new("brewkit.jsonnet"), &raw).unwrap().1
+    validate_model(Path::new("brewkit.jsonnet"), &raw)
+        .unwrap()
+        .1
 }
 
 fn plan(definition: &Definition, targets: &[&str]) -> Result<Plan, Error> {
@@ -288,6 +295,61 @@ fn cycles_through_vars_are_reported() {
 }
 
 #[test]
+fn validation_refuses_bad_references_anywhere_in_the_file() {
+    let refused = |vars: Value, targets: Value| {
+        let raw = json!({"apiVersion": "brewkit/v1", "vars": vars, "targets": targets});
+        validate(Path::new("brewkit.jsonnet"), &raw)
+            .unwrap_err()
+            .to_string()
+    };
+    // `ok` is fine; each file breaks elsewhere, where no build of `ok` goes.
+    let ok = json!({"from": "busybox"});
+    assert_eq!(
+        refused(
+            json!({}),
+            json!({"ok": ok, "a": {"dependsOn": ["b"]}, "b": {"from": "a"}})
+        ),
+        "cycle: a -> b -> a"
+    );
+    assert_eq!(
+        refused(json!({}), json!({"ok": ok, "_p": {"dependsOn": ["_p"]}})),
+        "cycle: _p -> _p"
+    );
+    assert_eq!(
+        refused(json!({}), json!({"ok": ok, "b": {"dependsOn": ["okk"]}})),
+        "unknown target \"okk\" in dependsOn of target \"b\"; did you mean \"ok\"?"
+    );
+    assert_eq!(
+        refused(json!({}), json!({"ok": ok, "all": ["ok", "nope"]})),
+        "unknown target \"nope\" in composite target \"all\""
+    );
+    assert_eq!(
+        refused(
+            json!({}),
+            json!({"ok": ok, "c": {"copy": {"from": "all", "src": "/a", "dst": "/b"}}, "all": ["ok"]})
+        ),
+        "target \"c\": copy[0].from \"all\" is a composite target; use a stage target or an image there"
+    );
+    assert!(
+        refused(json!({}), json!({"ok": ok, "d": {"from": "Bad:Ref"}}))
+            .starts_with("target \"d\": from \"Bad:Ref\" is neither a target")
+    );
+    // A var nobody references is checked too.
+    assert!(refused(
+        json!({"v": {"from": "busybox", "copy": {"from": "Bad:Ref", "src": "/a", "dst": "/b"}, "command": "x"}}),
+        json!({"ok": ok})
+    )
+    .starts_with("var \"v\": copy[0].from \"Bad:Ref\""));
+    assert_eq!(
+        refused(
+            json!({"v": {"from": "b", "command": "x"}}),
+            json!({"ok": ok, "b": {"from": "busybox", "command": "echo $v"}})
+        ),
+        "cycle: b -> var v -> b"
+    );
+}
+
+#[test]
 fn diamond_is_not_a_cycle() {
     let d = definition(
         json!({"a": {"dependsOn": ["b", "c"]}, "b": {"from": "d"}, "c": {"from": "d"}, "d": {}}),
@@ -411,8 +473,86 @@ fn substitution_replaces_declared_vars_only() {
     );
     assert_eq!(
         var_references("${a}${b}$c ${", |v| v == "a" || v == "c"),
-        BTreeSet::from(["a".to_owned()])
+        BTreeSet::from(["a".to_owned(), "c".to_owned()])
     );
+}
+
+#[test]
+fn substitution_replaces_both_forms_as_os_expand_does() {
+    let values: BTreeMap<String, String> = [("ver", "1.2"), ("v", "x")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let cases = [
+        ("echo $ver", "echo 1.2"),
+        ("echo ${ver}", "echo 1.2"),
+        ("a${ver}b", "a1.2b"),
+        (
+            r#"$ver.tar.gz $ver/x $ver-rc "$ver""#,
+            r#"1.2.tar.gz 1.2/x 1.2-rc "1.2""#,
+        ),
+        // A longer name is another (shell) variable.
+        ("$verx $ver_1 $ver2 ${verx}", "$verx $ver_1 $ver2 ${verx}"),
+        ("$v$ver${v}", "x1.2x"),
+        // `$$` is the shell's PID: `$$ver` is the PID and "ver".
+        ("echo $$ $$ver $$$ver", "echo $$ $$ver $$1.2"),
+        ("$ ${ $} ${} ${ver x", "$ ${ $} ${} ${ver x"),
+        (
+            "${ver:-0} ${#ver} ${X:-${ver}}",
+            "${ver:-0} ${#ver} ${X:-1.2}",
+        ),
+        ("$HOME ${PATH} $1 ${10} $@", "$HOME ${PATH} $1 ${10} $@"),
+        ("trailing $", "trailing $"),
+        ("é$verü", "é1.2ü"),
+    ];
+    for (command, expected) in cases {
+        assert_eq!(substitute(command, &values), expected, "{command}");
+    }
+    assert_eq!(
+        var_references("echo $ver ${v} $verx $$v", |n| n == "ver" || n == "v"),
+        BTreeSet::from(["v".to_owned(), "ver".to_owned()])
+    );
+}
+
+#[test]
+fn a_bare_reference_plans_its_var() {
+    let d = definition_with(
+        json!({"ver": {"from": "busybox", "command": "echo 1"}}),
+        json!({"build": {"from": "busybox", "command": "echo $ver"}}),
+    );
+    let p = plan(&d, &["build"]).unwrap();
+    assert_eq!(p.vars.keys().collect::<Vec<_>>(), ["ver"]);
+    assert_eq!(
+        p.needs(&Node::Target("build".into())),
+        [Node::Var("ver".into())]
+    );
+}
+
+#[test]
+fn a_reference_close_to_a_var_warns() {
+    let d = definition_with(
+        json!({"version": {"from": "busybox", "command": "echo 1"}}),
+        json!({
+            "braced": {"from": "busybox", "command": "echo ${verison}"},
+            "bare": {"from": "busybox", "command": "echo $versio"},
+            "shell": {"from": "busybox",
+                      "command": "echo $HOME $PATH $1 $v ${PWD} $version ${version} ${VERSION}"}
+        }),
+    );
+    let p = plan(&d, &["braced"]).unwrap();
+    assert_eq!(
+        p.warnings,
+        ["target \"braced\": ${verison} in the command is not a var, so the shell expands it; did you mean var \"version\"?"]
+    );
+    let p = plan(&d, &["bare"]).unwrap();
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].contains("$versio in the command") && p.warnings[0].contains("\"version\""),
+        "{:?}",
+        p.warnings
+    );
+    let p = plan(&d, &["shell"]).unwrap();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
 // --- host checks -----------------------------------------------------------------------------

@@ -7,12 +7,16 @@
 
 use std::{
     any::Any,
-    borrow::Cow,
+    cell::RefCell,
     fmt,
+    io::Read,
     path::{Path, PathBuf},
+    rc::Rc,
 };
 
 pub mod format;
+mod locate;
+mod resolve;
 
 use jrsonnet_evaluator::{
     error::ErrorKind,
@@ -22,9 +26,13 @@ use jrsonnet_evaluator::{
     },
     manifest::JsonFormat,
     trace::PathResolver,
-    FileImportResolver, State, Thunk, Val,
+    typed::ValType,
+    IBytes, SourcePath, SourceVirtual, State, Thunk, Val,
 };
 use jrsonnet_gcmodule::Trace;
+use jrsonnet_ir::{SourceFifo, SourceFile};
+use locate::Wanted;
+use resolve::{Log, Resolver};
 use serde::Deserialize;
 
 /// An external variable, as `--ext-str name=value` or `--ext-code name=code` give it.
@@ -69,7 +77,13 @@ pub struct Options {
     pub jpath: Vec<PathBuf>,
     /// `std.extVar` values.
     pub ext_vars: Vec<ExtVar>,
+    /// How deep calls may nest before evaluation stops with a stack overflow (the `jsonnet` CLI's
+    /// `--max-stack`); `None`: [`DEFAULT_MAX_STACK`].
+    pub max_stack: Option<usize>,
 }
+
+/// The nesting limit when [`Options::max_stack`] is not set: the `jsonnet` CLI's default.
+pub const DEFAULT_MAX_STACK: usize = 500;
 
 impl Options {
     /// Library paths as the `jsonnet` CLI orders them: the `-J` directories (the last given wins),
@@ -143,36 +157,68 @@ pub enum Error {
     Manifest(String),
 }
 
+/// How many frames of the Jsonnet stack an error shows (the `jsonnet` CLI's `--max-trace`).
+const MAX_TRACE: usize = 20;
+
 fn render_stack(stack: &[String]) -> String {
     if stack.is_empty() {
         return String::new();
     }
     let mut out = String::from("\nJsonnet stack:");
-    for frame in stack {
+    // A deep recursion has hundreds of frames alike: keep both ends, as the `jsonnet` CLI's
+    // --max-trace does.
+    let (head, tail) = if stack.len() > MAX_TRACE {
+        (
+            &stack[..MAX_TRACE / 2],
+            &stack[stack.len() - MAX_TRACE / 2..],
+        )
+    } else {
+        (stack, &[][..])
+    };
+    for frame in head {
+        out.push_str("\n    ");
+        out.push_str(frame);
+    }
+    if !tail.is_empty() {
+        out.push_str(&format!(
+            "\n    ... {} more frames ...",
+            stack.len() - head.len() - tail.len()
+        ));
+    }
+    for frame in tail {
         out.push_str("\n    ");
         out.push_str(frame);
     }
     out
 }
 
-/// Evaluates `path` and returns its JSON value.
+/// Whether `path` names a stream rather than a file: `-` or `/dev/stdin` (standard input, as the
+/// `jsonnet` CLI reads `-`), or a pipe or device such as `<(command)`. A stream is read once;
+/// its imports resolve from the current directory, as it has no directory of its own.
+pub fn is_stream(path: &Path) -> bool {
+    path == Path::new("-")
+        || path == Path::new("/dev/stdin")
+        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Evaluates `path` and returns its JSON value. `-` (or `/dev/stdin`) reads standard input; see
+/// [`is_stream`].
 pub fn evaluate_file(
     path: &Path,
     options: &Options,
     natives: &[Native],
 ) -> Result<serde_json::Value, Error> {
-    // Read it ourselves first so that a missing file is a plain I/O error, not a Jsonnet import error.
-    let absolute = std::fs::canonicalize(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    std::fs::metadata(&absolute).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-
-    let resolver = PathResolver::new_cwd_fallback();
-    let context = jrsonnet_stdlib::ContextInitializer::new(resolver.clone());
+    let main = open(path)?;
+    let log = Rc::new(RefCell::new(Log::default()));
+    let paths = PathResolver::new_cwd_fallback();
+    let context = jrsonnet_stdlib::ContextInitializer::new(paths.clone());
+    let max_stack = options.max_stack.unwrap_or(DEFAULT_MAX_STACK);
+    let report = Report {
+        paths: &paths,
+        log: &log,
+        natives,
+        max_stack,
+    };
     for var in &options.ext_vars {
         match var {
             ExtVar::Str { name, value } => {
@@ -180,7 +226,7 @@ pub fn evaluate_file(
             }
             ExtVar::Code { name, code } => context
                 .add_ext_code(name, code)
-                .map_err(|e| convert_error(&e, &resolver))?,
+                .map_err(|e| report.convert(&e))?,
         }
     }
     for native in natives {
@@ -188,57 +234,240 @@ pub fn evaluate_file(
     }
     let mut builder = State::builder();
     builder
-        .import_resolver(FileImportResolver::new(options.jpath.clone()))
+        .import_resolver(Resolver {
+            jpath: options.jpath.clone(),
+            log: log.clone(),
+        })
         .context_initializer(context);
     let state = builder.build();
     let _entered = state.enter();
+    // The limit counts from the current depth and is restored when the guard drops.
+    let _depth = jrsonnet_evaluator::stack::limit_stack_depth(max_stack);
 
     let manifested = state
-        .import(Cow::Borrowed(absolute.as_path()))
+        .import_resolved(main)
         .and_then(|value| value.manifest(JsonFormat::minify()))
-        .map_err(|e| convert_error(&e, &resolver))?;
+        .map_err(|e| report.convert(&e))?;
     serde_json::from_str(&manifested).map_err(|e| Error::Manifest(e.to_string()))
 }
 
-fn convert_error(error: &jrsonnet_evaluator::Error, resolver: &PathResolver) -> Error {
-    let file_name = |source_path: &jrsonnet_evaluator::SourcePath| {
-        source_path
-            .path()
-            .map_or_else(|| source_path.to_string(), |p| resolver.resolve(p))
+/// The source to evaluate for `path`: a file, or a stream read now.
+fn open(path: &Path) -> Result<SourcePath, Error> {
+    let read_error = |source| Error::Read {
+        path: path.to_owned(),
+        source,
     };
-    if let ErrorKind::ImportSyntaxError { path, error } = error.error() {
-        let offset = (error.location.1 as usize).min(path.code().len()) as u32;
-        let [at] = path.map_source_locations(&[offset]);
-        return Error::Syntax {
-            location: Location {
-                file: file_name(path.source_path()),
-                line: at.line,
-                column: at.column,
-            },
-            message: error.message.clone(),
+    if is_stream(path) {
+        let mut bytes = Vec::new();
+        let read = if path == Path::new("-") || path == Path::new("/dev/stdin") {
+            // Not by opening /dev/stdin: that fails where stdin is a socket.
+            std::io::stdin().lock().read_to_end(&mut bytes)
+        } else {
+            std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes))
         };
+        read.map_err(read_error)?;
+        let name = if path == Path::new("-") {
+            "<stdin>".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        return Ok(resolve::Stream::source(
+            name,
+            IBytes::from(bytes.as_slice()),
+        ));
     }
-    let mut location = None;
-    let mut stack = Vec::new();
-    for frame in &error.trace().0 {
-        match &frame.location {
-            Some(span) => {
-                let [start, _] = span.0.map_source_locations(&[span.1, span.2]);
-                let here = Location {
-                    file: file_name(span.0.source_path()),
-                    line: start.line,
-                    column: start.column,
-                };
-                stack.push(format!("{here}: {}", frame.desc));
-                location.get_or_insert(here);
-            }
-            None => stack.push(frame.desc.clone()),
+    // Checked here so that a missing file or a directory is a plain I/O error, not a Jsonnet
+    // import error.
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if metadata.is_dir() {
+        return Err(read_error(std::io::Error::from(
+            std::io::ErrorKind::IsADirectory,
+        )));
+    }
+    let absolute = std::fs::canonicalize(path).map_err(read_error)?;
+    Ok(SourcePath::new(SourceFile::new(absolute)))
+}
+
+/// What turning a jrsonnet error into ours needs to know.
+struct Report<'a> {
+    /// How file names are shown (relative to the working directory where possible).
+    paths: &'a PathResolver,
+    log: &'a RefCell<Log>,
+    natives: &'a [Native],
+    max_stack: usize,
+}
+
+impl Report<'_> {
+    fn file_name(&self, source_path: &SourcePath) -> String {
+        if let Some(path) = source_path.path() {
+            return self.paths.resolve(path);
+        }
+        // jrsonnet's in-memory sources (`--ext-code`): their name, not `fifo("<inline code>")`.
+        if let Some(code) = source_path.downcast_ref::<SourceFifo>() {
+            return code.0.clone();
+        }
+        if let Some(virtual_source) = source_path.downcast_ref::<SourceVirtual>() {
+            return virtual_source.0.to_string();
+        }
+        source_path.to_string()
+    }
+
+    fn location(&self, span: &jrsonnet_evaluator::Span) -> Location {
+        let [start, _] = span.0.map_source_locations(&[span.1, span.2]);
+        Location {
+            file: self.file_name(span.0.source_path()),
+            line: start.line,
+            column: start.column,
         }
     }
-    Error::Runtime {
-        location,
-        message: error.error().to_string(),
-        stack,
+
+    fn convert(&self, error: &jrsonnet_evaluator::Error) -> Error {
+        if let ErrorKind::ImportSyntaxError { path, error } = error.error() {
+            let offset = (error.location.1 as usize).min(path.code().len()) as u32;
+            let [at] = path.map_source_locations(&[offset]);
+            return Error::Syntax {
+                location: Location {
+                    file: self.file_name(path.source_path()),
+                    line: at.line,
+                    column: at.column,
+                },
+                message: error.message.clone(),
+            };
+        }
+        let mut location = None;
+        let mut stack = Vec::new();
+        for frame in &error.trace().0 {
+            match &frame.location {
+                Some(span) => {
+                    let here = self.location(span);
+                    stack.push(format!("{here}: {}", frame.desc));
+                    location.get_or_insert(here);
+                }
+                None => stack.push(frame.desc.clone()),
+            }
+        }
+        let mut message = error.error().to_string();
+        if let Some((at, explained)) = self.explain(error.error()) {
+            location = at.or(location);
+            message = explained;
+        }
+        if location.is_none() {
+            // Nothing on the stack has a place (`1 / 0` in a field): the outermost frames say
+            // which field was being manifested, so point at that field in the source.
+            let path: Option<Vec<locate::Step>> = error
+                .trace()
+                .0
+                .iter()
+                .rev()
+                .map_while(|frame| {
+                    frame
+                        .location
+                        .is_none()
+                        .then(|| locate::Step::parse(&frame.desc))
+                        .flatten()
+                })
+                .collect::<Vec<_>>()
+                .into();
+            location = path
+                .and_then(|path| locate::field_at(&self.log.borrow().loaded, &path))
+                .map(|span| self.location(&span));
+        }
+        Error::Runtime {
+            location,
+            message,
+            stack,
+        }
+    }
+
+    /// A better message, and the place, for the errors jrsonnet raises without a span.
+    fn explain(&self, kind: &ErrorKind) -> Option<(Option<Location>, String)> {
+        match kind {
+            ErrorKind::ImportFileNotFound(..) | ErrorKind::ImportIsADirectory(_) => {
+                self.explain_import()
+            }
+            ErrorKind::NoSuchField(name, _) => {
+                let found = self.find_everywhere(Wanted::Field(name));
+                let (first, _) = found.first()?;
+                let mut message = kind.to_string();
+                if found.len() > 1 {
+                    // No way to tell which one failed: name them all, the first as the place.
+                    let places: Vec<String> = found.iter().map(|(at, _)| at.to_string()).collect();
+                    let count = found.len();
+                    let places = places.join(", ");
+                    message.push_str(&format!("\n(.{name} is read in {count} places: {places})"));
+                }
+                Some((Some(first.clone()), message))
+            }
+            ErrorKind::OnlyFunctionsCanBeCalledGot(ValType::Null) => self.explain_unknown_native(),
+            ErrorKind::StackOverflow => {
+                let limit = self.max_stack;
+                let message = format!(
+                    "stack overflow: calls nested deeper than {limit}; \
+                     reduce the recursion, or raise the limit with --max-stack N"
+                );
+                Some((None, message))
+            }
+            _ => None,
+        }
+    }
+
+    /// A failed import: its place in the importing file, and every path searched.
+    fn explain_import(&self) -> Option<(Option<Location>, String)> {
+        let log = self.log.borrow();
+        let failed = log.failed.as_ref()?;
+        let importing = log
+            .loaded
+            .iter()
+            .find(|source| source.source_path() == &failed.from);
+        let at = importing
+            .and_then(|source| {
+                locate::find(source, Wanted::Import(&failed.path))
+                    .into_iter()
+                    .next()
+            })
+            .map(|(span, _)| self.location(&span));
+        let path = &failed.path;
+        let message = match &failed.directory {
+            Some(dir) => format!("cannot import \"{path}\": {} is a directory", dir.display()),
+            None => {
+                let mut message =
+                    format!("cannot import \"{path}\": no such file; searched, in order:");
+                for (candidate, origin) in &failed.searched {
+                    message.push_str(&format!("\n    {} ({origin})", candidate.display()));
+                }
+                message
+            }
+        };
+        Some((at, message))
+    }
+
+    /// A call of what `std.native(name)` returned for a name never registered: null, and calling
+    /// it says no more than "got null". Named, with the natives there are, at the `std.native`.
+    fn explain_unknown_native(&self) -> Option<(Option<Location>, String)> {
+        let (at, name) = self
+            .find_everywhere(Wanted::Native)
+            .into_iter()
+            .find(|(_, name)| !self.natives.iter().any(|n| n.name == name))?;
+        let known: Vec<&str> = self.natives.iter().map(|n| n.name).collect();
+        let known = if known.is_empty() {
+            "there are none".to_owned()
+        } else {
+            format!("the natives are {}", known.join(", "))
+        };
+        let message =
+            format!("std.native('{name}') is null: there is no native \"{name}\"; {known}");
+        Some((Some(at), message))
+    }
+
+    /// Every place in the sources read that matches, the evaluated file's first.
+    fn find_everywhere(&self, wanted: Wanted<'_>) -> Vec<(Location, String)> {
+        self.log
+            .borrow()
+            .loaded
+            .iter()
+            .flat_map(|source| locate::find(source, wanted))
+            .map(|(span, text)| (self.location(&span), text))
+            .collect()
     }
 }
 

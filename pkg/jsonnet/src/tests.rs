@@ -190,3 +190,179 @@ fn native_with_too_many_arguments_is_refused() {
     assert!(text.contains("pair"), "{text}");
     assert!(text.contains("too many"), "{text}");
 }
+
+fn runtime(err: &Error) -> (&Location, &str) {
+    let Error::Runtime {
+        location: Some(location),
+        message,
+        ..
+    } = err
+    else {
+        panic!("expected a runtime error with a location, got {err:?}")
+    };
+    (location, message)
+}
+
+#[test]
+fn failed_import_names_its_place_and_every_path_searched_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(
+        dir.path(),
+        "project/main.jsonnet",
+        "local x = 1;\nlocal c = import 'lib/common.libsonnet';\n{ c: c }",
+    );
+    let options = Options {
+        jpath: vec![dir.path().join("first"), dir.path().join("second")],
+        ..Options::default()
+    };
+    let err = evaluate_file(&main, &options, &[]).unwrap_err();
+    let (location, message) = runtime(&err);
+    assert!(location.file.ends_with("main.jsonnet"), "{err}");
+    assert_eq!((location.line, location.column), (2, 11), "{err}");
+    let searched: Vec<PathBuf> = ["project", "first", "second"]
+        .iter()
+        .map(|d| dir.path().join(d).join("lib/common.libsonnet"))
+        .collect();
+    let at: Vec<usize> = searched
+        .iter()
+        .map(|p| {
+            message
+                .find(&p.display().to_string())
+                .unwrap_or_else(|| panic!("{} not listed: {err}", p.display()))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "not in order: {err}");
+    assert!(message.contains("lib/common.libsonnet"), "{err}");
+}
+
+#[test]
+fn failed_import_in_an_imported_file_is_placed_there() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "lib/a.libsonnet",
+        "{\n  b: importstr 'missing.txt',\n}",
+    );
+    let main = write(dir.path(), "main.jsonnet", "(import 'lib/a.libsonnet').b");
+    let err = evaluate_file(&main, &Options::default(), &[]).unwrap_err();
+    let (location, message) = runtime(&err);
+    assert!(location.file.ends_with("lib/a.libsonnet"), "{err}");
+    assert_eq!((location.line, location.column), (2, 6), "{err}");
+    assert!(
+        message.contains(&dir.path().join("lib/missing.txt").display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn import_of_a_directory_says_so_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("lib")).unwrap();
+    let main = write(dir.path(), "main.jsonnet", "{\n  a: import 'lib',\n}");
+    let err = evaluate_file(&main, &Options::default(), &[]).unwrap_err();
+    let (location, message) = runtime(&err);
+    assert_eq!((location.line, location.column), (2, 6), "{err}");
+    assert!(message.contains("is a directory"), "{err}");
+}
+
+#[test]
+fn missing_field_has_its_place() {
+    let err = eval("{\n  a: {}.nope,\n}").unwrap_err();
+    let (location, message) = runtime(&err);
+    assert!(location.file.ends_with("main.jsonnet"), "{err}");
+    assert_eq!((location.line, location.column), (2, 9), "{err}");
+    assert!(message.contains("no such field: nope"), "{err}");
+    assert!(
+        err.to_string().contains("main.jsonnet:2:9: no such field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_field_read_in_several_places_names_them_all() {
+    let err = eval("local o = {};\n{\n  a: o.nope,\n  b: o.nope,\n}").unwrap_err();
+    let (location, message) = runtime(&err);
+    assert_eq!(location.line, 3, "{err}");
+    assert!(message.contains("main.jsonnet:3:8"), "{err}");
+    assert!(message.contains("main.jsonnet:4:8"), "{err}");
+}
+
+#[test]
+fn calling_an_unknown_native_names_it_and_the_natives_there_are() {
+    let err = eval("local n = std.native('nope');\n{\n  a: n('x'),\n}").unwrap_err();
+    let (location, message) = runtime(&err);
+    assert_eq!((location.line, location.column), (1, 15), "{err}");
+    assert!(message.contains("std.native('nope')"), "{err}");
+    assert!(message.contains("pair"), "{err}");
+}
+
+#[test]
+fn errors_without_a_place_of_their_own_point_at_their_field() {
+    let err = eval("local t = { b: 1 / 0 };\n{\n  a: {\n    c: 1,\n  } + t,\n}").unwrap_err();
+    let (location, message) = runtime(&err);
+    assert_eq!((location.line, location.column), (1, 13), "{err}");
+    assert!(message.contains("divide by zero"), "{err}");
+
+    let err = eval("{\n  a: [\n    { b: [1][2] },\n  ],\n}").unwrap_err();
+    let (location, _) = runtime(&err);
+    assert_eq!((location.line, location.column), (3, 7), "{err}");
+}
+
+#[test]
+fn deep_recursion_stops_at_max_stack_with_a_hint() {
+    let code = "local f(n) = if n == 0 then 0 else 1 + f(n - 1);\nf(100)";
+    assert_eq!(eval(code).unwrap(), json!(100));
+    let options = Options {
+        max_stack: Some(50),
+        ..Options::default()
+    };
+    let err = eval_with(code, &options).unwrap_err();
+    let (location, message) = runtime(&err);
+    assert_eq!(location.line, 1, "{err}");
+    assert!(message.contains("--max-stack"), "{err}");
+    assert!(message.contains("50"), "{err}");
+    // Hundreds of frames alike are cut to both ends.
+    let text = err.to_string();
+    assert!(text.contains("more frames"), "{text}");
+    assert!(text.lines().count() < 30, "{text}");
+}
+
+#[test]
+fn a_directory_is_not_a_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = evaluate_file(dir.path(), &Options::default(), &[]).unwrap_err();
+    assert!(matches!(err, Error::Read { .. }), "{err:?}");
+}
+
+#[test]
+fn streams_are_dash_dev_stdin_and_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "main.jsonnet", "{}");
+    assert!(is_stream(Path::new("-")));
+    assert!(is_stream(Path::new("/dev/stdin")));
+    assert!(is_stream(Path::new("/dev/null")));
+    assert!(!is_stream(&file));
+    assert!(!is_stream(dir.path()));
+    assert!(!is_stream(&dir.path().join("missing")));
+}
+
+#[test]
+fn a_device_is_read_as_a_stream() {
+    // /dev/null reads as an empty stream: a syntax error in it, not an I/O error.
+    let err = evaluate_file(Path::new("/dev/null"), &Options::default(), &[]).unwrap_err();
+    let Error::Syntax { location, .. } = &err else {
+        panic!("expected a syntax error, got {err:?}")
+    };
+    assert_eq!(location.file, "/dev/null");
+}
+
+#[test]
+fn errors_in_ext_code_name_the_inline_code() {
+    let options = Options {
+        ext_vars: vec![ExtVar::parse("n={}.nope", true).unwrap()],
+        ..Options::default()
+    };
+    let err = eval_with("{a: std.extVar('n')}", &options).unwrap_err();
+    let (location, _) = runtime(&err);
+    assert_eq!(location.to_string(), "<inline code>:1:4", "{err}");
+}

@@ -195,6 +195,8 @@ pub struct CopyOptions {
     pub create_dest_path: bool,
     /// Follow a symlink at `src`.
     pub follow_symlink: bool,
+    /// A wildcard `src` that matches nothing copies nothing (else it is an error).
+    pub allow_empty_wildcard: bool,
     /// Name shown in progress.
     pub custom_name: Option<String>,
 }
@@ -545,7 +547,7 @@ impl State {
             dir_copy_contents: options.dir_contents,
             create_dest_path: options.create_dest_path,
             allow_wildcard: options.allow_wildcard,
-            allow_empty_wildcard: false,
+            allow_empty_wildcard: options.allow_empty_wildcard,
             ..pb::FileActionCopy::default()
         }
     }

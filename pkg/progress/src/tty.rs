@@ -94,6 +94,14 @@ impl<W: Write> Live<W> {
                     .push((format!("  {node} → {}", local.display()), None));
                 urgent = true;
             }
+            BuildEvent::Progress {
+                node,
+                event: Event::Warning { message, .. },
+            } => {
+                self.pending
+                    .push((format!("! {node} {message}"), Some(style::Color::Yellow)));
+                urgent = true;
+            }
             BuildEvent::Progress { node, event } => {
                 let Some(view) = self.running(node) else {
                     return;

@@ -285,9 +285,16 @@ pub fn did_you_mean<'c>(
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score >= 0.8)
+        .filter(|(score, c)| *score >= 0.8 || one_typo(word, c))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+/// Whether `word` is `candidate` with one letter wrong, missing or extra, or two neighbours
+/// swapped. Jaro-Winkler scores such typos low in short words (`gne` for `gen`: 0.6), where its
+/// match window is a letter or none. Under 3 letters, one edit turns any word into many others.
+fn one_typo(word: &str, candidate: &str) -> bool {
+    word.chars().count() >= 3 && strsim::osa_distance(word, candidate) == 1
 }
 
 #[cfg(test)]

@@ -273,6 +273,14 @@ fn did_you_mean_needs_a_close_candidate() {
 }
 
 #[test]
+fn did_you_mean_catches_one_typo_in_a_short_word() {
+    assert_eq!(did_you_mean("gne", ["all", "gen", "test"]), Some("gen"));
+    assert_eq!(did_you_mean("tst", ["all", "gen", "test"]), Some("test"));
+    assert_eq!(did_you_mean("ab", ["ba", "xb"]), None, "too short to tell");
+    assert_eq!(did_you_mean("HOME", ["version", "home"]), None);
+}
+
+#[test]
 fn env_names_are_variable_names_and_the_path_names_the_key() {
     for bad in ["A B", "A=B", "1A", "A\u{0}B", "A-B", ""] {
         for section in ["targets", "vars"] {
