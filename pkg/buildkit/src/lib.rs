@@ -7,9 +7,11 @@ mod error;
 pub mod filesync;
 pub mod gateway;
 pub mod progress;
-pub mod proto;
 pub mod session;
 pub mod transport;
+
+/// BuildKit's wire definitions (the `brewkit-proto` crate, with its gRPC services).
+pub use brewkit_proto as proto;
 
 pub use client::{Client, SolveRequest};
 pub use error::Error;
@@ -36,9 +38,6 @@ pub fn new_id() -> String {
     out.truncate(25);
     out
 }
-
-#[cfg(test)]
-mod proto_tests;
 
 #[cfg(test)]
 mod tests {

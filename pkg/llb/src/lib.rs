@@ -11,7 +11,7 @@ use std::{
     sync::Arc,
 };
 
-pub use brewkit_buildkit::proto::pb;
+pub use brewkit_proto::pb;
 use pb::{file_action, op};
 use prost::Message;
 use sha2::{Digest, Sha256};

@@ -13,13 +13,13 @@ use prost_types::{FileDescriptorProto, FileDescriptorSet};
 use tonic::body::Body;
 use tonic::codegen::{http, tokio_stream, Service};
 
-use crate::proto::fsutil::types as fsutil_types;
-use crate::proto::moby::buildkit::secrets::v1 as secrets;
-use crate::proto::moby::buildkit::v1 as control;
-use crate::proto::moby::buildkit::v1::frontend;
-use crate::proto::moby::filesync::v1 as filesync;
-use crate::proto::moby::sshforward::v1 as sshforward;
-use crate::proto::pb;
+use crate::fsutil::types as fsutil_types;
+use crate::moby::buildkit::secrets::v1 as secrets;
+use crate::moby::buildkit::v1 as control;
+use crate::moby::buildkit::v1::frontend;
+use crate::moby::filesync::v1 as filesync;
+use crate::moby::sshforward::v1 as sshforward;
+use crate::pb;
 
 fn platform() -> pb::Platform {
     pb::Platform {
@@ -429,8 +429,8 @@ async fn client_method_paths_are_the_wire_ones() {
 
 #[test]
 fn server_service_names_are_the_wire_ones() {
-    use crate::proto::moby::buildkit::v1::control_server;
-    use crate::proto::moby::buildkit::v1::frontend::llb_bridge_server;
+    use crate::moby::buildkit::v1::control_server;
+    use crate::moby::buildkit::v1::frontend::llb_bridge_server;
 
     assert_eq!(control_server::SERVICE_NAME, "moby.buildkit.v1.Control");
     assert_eq!(
@@ -460,7 +460,7 @@ fn server_service_names_are_the_wire_ones() {
 // Field numbers and service shapes, read back from protox's descriptor set.
 
 fn descriptors() -> FileDescriptorSet {
-    FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).expect("descriptor set")
+    FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET).expect("descriptor set")
 }
 
 fn file_of<'a>(set: &'a FileDescriptorSet, package: &str) -> Vec<&'a FileDescriptorProto> {

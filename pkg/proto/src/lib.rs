@@ -1,6 +1,7 @@
 //! Generated protobuf/gRPC bindings for the BuildKit wire protocol.
 //!
-//! The `.proto` sources live in `proto/` at the crate root. They are our own
+//! The `.proto` sources live in `proto/` at the crate root, holding only the messages and
+//! services BrewKit uses. They are our own
 //! files carrying BuildKit's wire facts (package, message and field names,
 //! field numbers, types), compiled at build time by `protox` and
 //! `tonic-prost-build`. The module tree mirrors the protobuf packages, because
@@ -10,8 +11,10 @@
 //! so that encoding is deterministic: LLB vertices are identified by the
 //! digest of their encoded bytes.
 //!
-//! Every service gets both a client (`*_client`) and a server (`*_server`)
-//! module; BrewKit calls the daemon's services and serves the session ones.
+//! With the `grpc` feature (the default), every service gets both a client (`*_client`) and a
+//! server (`*_server`) module; BrewKit calls the daemon's services and serves the session ones.
+//! Without it, only the messages are compiled, with no dependency on tonic: that is all LLB
+//! needs.
 
 #![allow(
     missing_docs,
@@ -105,3 +108,6 @@ pub mod moby {
         }
     }
 }
+
+#[cfg(all(test, feature = "grpc"))]
+mod tests;

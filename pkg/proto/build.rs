@@ -40,12 +40,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&fds),
     )?;
 
+    // The services' clients and servers only with the `grpc` feature: LLB needs the messages
+    // alone, without tonic.
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
     tonic_prost_build::configure()
         // BTreeMap makes map-field encoding order deterministic, which
         // matters because LLB op digests are hashes of the encoded bytes.
         .btree_map(".")
-        .build_client(true)
-        .build_server(true)
+        .build_client(grpc)
+        .build_server(grpc)
         // Connections to buildkitd use custom connectors (unix sockets,
         // docker hijack), so the `connect(url)` helpers are not generated.
         .build_transport(false)
