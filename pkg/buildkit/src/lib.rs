@@ -1,15 +1,18 @@
-//! BuildKit client for BrewKit: wire definitions ([`proto`]), transports ([`transport`]), the
-//! Control API ([`Client`]), and the fsutil DiffCopy protocol ([`filesync`]) that session services
-//! use to move files between the host and BuildKit.
+//! BuildKit client for BrewKit: transports ([`transport`]), the Control API ([`Client`]), the
+//! session and its services ([`session`]) and the gateway ([`gateway`]). The wire definitions
+//! ([`proto`]) and the fsutil DiffCopy protocol ([`filesync`]) are crates of their own,
+//! re-exported here.
 
 mod client;
 mod error;
-pub mod filesync;
 pub mod gateway;
 pub mod progress;
 pub mod session;
 pub mod transport;
 
+/// fsutil's DiffCopy protocol (the `brewkit-fsutil` crate), which the session's file services
+/// speak.
+pub use brewkit_fsutil as filesync;
 /// BuildKit's wire definitions (the `brewkit-proto` crate, with its gRPC services).
 pub use brewkit_proto as proto;
 

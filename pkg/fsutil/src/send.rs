@@ -19,7 +19,7 @@ use super::{
     walk::{walk, WalkStats},
     Error, Filter, CHUNK_SIZE,
 };
-use crate::proto::fsutil::types::{packet::PacketType, Packet, Stat};
+use brewkit_proto::fsutil::types::{packet::PacketType, Packet, Stat};
 
 /// What a [`send`] did: what it read from disk and what it sent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

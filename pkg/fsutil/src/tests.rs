@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::*;
-use crate::proto::fsutil::types::{packet::PacketType, Packet, Stat};
+use brewkit_proto::fsutil::types::{packet::PacketType, Packet, Stat};
 
 type Tx = mpsc::Sender<Result<Packet, Status>>;
 type Rx = mpsc::Receiver<Result<Packet, Status>>;

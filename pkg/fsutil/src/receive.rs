@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::{mode, packet, report_error, Error};
-use crate::proto::fsutil::types::{packet::PacketType, Packet, Stat};
+use brewkit_proto::fsutil::types::{packet::PacketType, Packet, Stat};
 
 /// How [`receive`] writes files.
 #[derive(Debug, Clone, PartialEq, Eq)]

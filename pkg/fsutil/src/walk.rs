@@ -22,7 +22,7 @@ use super::{
     filter::{is_not_found, CompiledFilter, Decision, MatchState},
     mode, Error,
 };
-use crate::proto::fsutil::types::Stat;
+use brewkit_proto::fsutil::types::Stat;
 
 /// What a walk looked at.
 #[derive(Debug, Default, Clone)]

@@ -43,7 +43,7 @@ pub use filter::{
 pub use receive::{receive, ReceiveOptions, ReceiveStats};
 pub use send::{send, SendStats};
 
-use crate::proto::fsutil::types::{packet::PacketType, Packet};
+use brewkit_proto::fsutil::types::{packet::PacketType, Packet};
 
 /// The size of the DATA packets the sender fills (fsutil's copy buffer, 32 KiB).
 pub const CHUNK_SIZE: usize = 32 * 1024;
