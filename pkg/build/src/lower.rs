@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use brewkit_buildkit::gateway::ImageRunConfig;
 use brewkit_definition::{substitute, Network, Run};
-use brewkit_llb::{pb, CacheSharing, CopyOptions, LocalOptions, Mount, State};
+use brewkit_llb::{CacheSharing, CopyOptions, LocalOptions, Mount, State};
 
 /// Name of the build context among the session's directories.
 pub const CONTEXT: &str = "context";
@@ -27,35 +27,11 @@ pub struct Lowering {
     pub unique: Vec<Option<String>>,
 }
 
-/// Parses `os/arch[/variant]`.
-pub fn platform(text: &str) -> Option<pb::Platform> {
-    let mut parts = text.split('/');
-    let os = parts.next()?.to_owned();
-    let architecture = parts.next()?.to_owned();
-    let variant = parts.next().unwrap_or_default().to_owned();
-    Some(pb::Platform {
-        os,
-        architecture,
-        variant,
-        ..pb::Platform::default()
-    })
-}
+pub use brewkit_llb::platform;
 
 /// Applies an image's config to a state: its env in order, its user and working directory.
 pub fn apply_image_config(state: State, config: &ImageRunConfig) -> State {
-    let mut state = state;
-    for entry in &config.env {
-        if let Some((key, value)) = entry.split_once('=') {
-            state = state.with_env(key, value);
-        }
-    }
-    if !config.user.is_empty() {
-        state = state.with_user(&config.user);
-    }
-    if !config.working_dir.is_empty() {
-        state = state.with_cwd(&config.working_dir);
-    }
-    state
+    state.with_image_config(&config.env, &config.user, &config.working_dir)
 }
 
 /// Where a copy reads from.

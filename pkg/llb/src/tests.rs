@@ -1,6 +1,7 @@
 use prost::Message;
 
 use super::*;
+use pb::{file_action, op};
 
 fn ops(definition: &pb::Definition) -> Vec<pb::Op> {
     definition
@@ -318,4 +319,49 @@ fn a_chain_of_5000_copies_marshals_prints_and_drops_on_a_small_stack() {
         ops[COPIES + 2].inputs[0].digest,
         digest(&definition.def[COPIES + 1])
     );
+}
+
+#[test]
+fn equal_vertices_built_apart_merge_their_metadata() {
+    let base = State::image(
+        "docker.io/library/busybox:latest",
+        ResolveMode::Default,
+        None,
+    );
+    let run = |ignore_cache: bool, name: &str| {
+        base.run(Run {
+            args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
+            ignore_cache,
+            custom_name: Some(name.into()),
+            ..Run::default()
+        })
+        .root()
+    };
+    // The same op twice, once cached with a name, once ignoring the cache with another.
+    let first = run(false, "first");
+    let second = run(true, "second");
+    let both = State::scratch().copy_all(
+        &[(&first, "/a", "/a"), (&second, "/b", "/b")],
+        &CopyOptions::default(),
+    );
+    let definition = both.marshal();
+    let execs: Vec<(String, pb::OpMetadata)> = definition
+        .def
+        .iter()
+        .zip(definition.def.iter().map(|b| digest(b)))
+        .filter(|(bytes, _)| {
+            matches!(
+                pb::Op::decode(bytes.as_slice()).unwrap().op,
+                Some(op::Op::Exec(_))
+            )
+        })
+        .map(|(_, d)| (d.clone(), definition.metadata[&d].clone()))
+        .collect();
+    assert_eq!(execs.len(), 1, "one op for the two equal runs");
+    let metadata = &execs[0].1;
+    assert!(
+        metadata.ignore_cache,
+        "either ignoring the cache ignores it"
+    );
+    assert_eq!(metadata.description["llb.customname"], "second");
 }
