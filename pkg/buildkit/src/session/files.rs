@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::services::BoxStream;
+use super::BoxStream;
 use crate::{
     filesync::{self, ReceiveOptions, ReceiveStats, SendStats, SyncRequest},
     proto::{
@@ -130,6 +130,26 @@ fn drain(mut stream: Streaming<Packet>) -> UnboundedReceiverStream<Result<Packet
     UnboundedReceiverStream::new(rx)
 }
 
+/// Runs one transfer, either direction, on a task of its own, recorded in `transfers` when it
+/// ends (a running transfer holds off [`Transfers::settled`]); returns the packets for BuildKit.
+fn serve<F>(
+    transfers: &Transfers,
+    transfer: impl FnOnce(mpsc::Sender<Result<Packet, Status>>) -> F,
+) -> BoxStream<Packet>
+where
+    F: std::future::Future<Output = Transfer> + Send + 'static,
+{
+    let (outgoing, rx) = mpsc::channel(64);
+    let work = transfer(outgoing);
+    let transfers = transfers.clone();
+    let running = transfers.start();
+    tokio::spawn(async move {
+        transfers.record(work.await);
+        drop(running);
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
 pub(super) struct FileSyncService {
     pub(super) dirs: BTreeMap<String, PathBuf>,
     pub(super) transfers: Transfers,
@@ -154,21 +174,16 @@ impl FileSync for FileSyncService {
                 sync.dir_name
             )));
         };
-        let (outgoing, rx) = mpsc::channel(64);
         let incoming = drain(request.into_inner());
-        let transfers = self.transfers.clone();
-        let running = transfers.start();
-        tokio::spawn(async move {
+        Ok(Response::new(serve(&self.transfers, |outgoing| async move {
             let result = filesync::send(&root, &sync.filter, incoming, outgoing)
                 .await
                 .map_err(|e| e.to_string());
-            transfers.record(Transfer::Sent {
+            Transfer::Sent {
                 dir_name: sync.dir_name,
                 result,
-            });
-            drop(running);
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+            }
+        })))
     }
 
     type TarStreamStream = BoxStream<Packet>;
@@ -208,19 +223,14 @@ impl FileSend for FileSendService {
                 "no export directory for exporter {id}"
             )));
         };
-        let (outgoing, rx) = mpsc::channel(64);
         // Read as we write: HTTP/2 flow control holds BuildKit back, so memory stays bounded
         // (the daemon's data packets are large; only FileSync's flood of REQs needs draining).
         let incoming = request.into_inner();
-        let transfers = self.transfers.clone();
-        let running = transfers.start();
-        tokio::spawn(async move {
+        Ok(Response::new(serve(&self.transfers, |outgoing| async move {
             let result = filesync::receive(&dest, incoming, outgoing, &ReceiveOptions::default())
                 .await
                 .map_err(|e| e.to_string());
-            transfers.record(Transfer::Received { dest, result });
-            drop(running);
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+            Transfer::Received { dest, result }
+        })))
     }
 }

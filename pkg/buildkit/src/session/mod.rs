@@ -5,33 +5,51 @@
 //! through it, with BuildKit as the client and our tonic server as the server. The methods we serve
 //! are announced in the call's `X-Docker-Expose-Session-*` headers.
 
+mod auth;
 mod files;
-mod services;
+mod health;
+mod secrets;
+mod ssh;
+mod tunnel;
 
-use std::{collections::BTreeMap, path::PathBuf, pin::Pin, task::Poll};
+use std::{collections::BTreeMap, path::PathBuf, pin::Pin};
 
-use futures::StreamExt;
-use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream},
-    sync::mpsc,
-    task::JoinHandle,
-};
+use futures::{Stream, StreamExt};
+use tokio::{sync::mpsc, task::JoinSet};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{
     metadata::{AsciiMetadataValue, MetadataMap},
-    transport::server::Connected,
+    server::NamedService,
+    service::Routes,
+    Status,
 };
 
-use crate::{new_id, proto::moby::buildkit::v1::BytesMessage, Client, Error};
+use crate::{
+    new_id,
+    proto::moby::{
+        buildkit::{secrets::v1::secrets_server::SecretsServer, v1::BytesMessage},
+        filesync::v1::{
+            auth_server::AuthServer, file_send_server::FileSendServer,
+            file_sync_server::FileSyncServer,
+        },
+        sshforward::v1::ssh_server::SshServer,
+    },
+    Client, Error,
+};
+use auth::AuthService;
+use files::{FileSendService, FileSyncService, Transfers};
+use secrets::SecretsService;
+use ssh::SshService;
+use tunnel::{pump_in, pump_out, Tunnel, CHUNK};
+
+/// A stream of a service's answers.
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 const HEADER_ID: &str = "x-docker-expose-session-uuid";
 const HEADER_NAME: &str = "x-docker-expose-session-name";
 const HEADER_SHARED_KEY: &str = "x-docker-expose-session-sharedkey";
 const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
-
-/// Size of one tunnelled message, as BuildKit's own tunnel uses.
-const CHUNK: usize = 32 * 1024;
 
 pub use files::Transfer;
 
@@ -65,7 +83,9 @@ pub struct Session {
     id: String,
     transfers: files::Transfers,
     cancel: CancellationToken,
-    server: Option<JoinHandle<()>>,
+    /// The tunnel's two pumps and the server: aborted when the session is dropped, awaited when
+    /// it is closed.
+    tasks: JoinSet<()>,
 }
 
 impl Session {
@@ -73,7 +93,7 @@ impl Session {
     pub async fn start(client: &Client, options: SessionOptions) -> Result<Self, Error> {
         let id = new_id();
         let transfers = files::Transfers::default();
-        let (routes, methods) = services::routes(&options, &transfers);
+        let (routes, methods) = routes(&options, &transfers);
 
         let (to_daemon, to_daemon_rx) = mpsc::channel::<BytesMessage>(64);
         let mut request = tonic::Request::new(ReceiverStream::new(to_daemon_rx));
@@ -88,11 +108,12 @@ impl Session {
         let cancel = CancellationToken::new();
         let (server_side, tunnel_side) = tokio::io::duplex(4 * CHUNK);
         let (tunnel_read, tunnel_write) = tokio::io::split(tunnel_side);
-        tokio::spawn(pump_out(tunnel_read, to_daemon, cancel.clone()));
-        tokio::spawn(pump_in(inbound, tunnel_write, cancel.clone()));
+        let mut tasks = JoinSet::new();
+        tasks.spawn(pump_out(tunnel_read, to_daemon, cancel.clone()));
+        tasks.spawn(pump_in(inbound, tunnel_write, cancel.clone()));
 
         let shutdown = cancel.clone();
-        let server = tokio::spawn(async move {
+        tasks.spawn(async move {
             // One connection, and then nothing: an incoming stream that ended would make the
             // server shut that connection down.
             let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(server_side))])
@@ -109,7 +130,7 @@ impl Session {
             id,
             transfers,
             cancel,
-            server: Some(server),
+            tasks,
         })
     }
 
@@ -126,12 +147,10 @@ impl Session {
             .await
     }
 
-    /// Ends the session and waits for its server to stop.
+    /// Ends the session and waits for its server and tunnel to stop.
     pub async fn close(mut self) {
         self.cancel.cancel();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
+        while self.tasks.join_next().await.is_some() {}
     }
 }
 
@@ -139,6 +158,60 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.cancel.cancel();
     }
+}
+
+/// The routes to serve and the method paths to announce for them.
+fn routes(options: &SessionOptions, transfers: &Transfers) -> (Routes, Vec<String>) {
+    let mut methods = Vec::new();
+    let mut announce = |service: &str, names: &[&str]| {
+        methods.extend(names.iter().map(|m| format!("/{service}/{m}")));
+    };
+
+    announce(health::NAME, health::METHODS);
+    let mut routes = Routes::new(health::service());
+
+    let secrets = SecretsService {
+        files: options.secrets.clone(),
+    };
+    announce(SecretsServer::<SecretsService>::NAME, &["GetSecret"]);
+    routes = routes.add_service(SecretsServer::new(secrets));
+
+    if !options.dirs.is_empty() {
+        announce(FileSyncServer::<FileSyncService>::NAME, &["DiffCopy"]);
+        routes = routes.add_service(
+            FileSyncServer::new(FileSyncService {
+                dirs: options.dirs.clone(),
+                transfers: transfers.clone(),
+            })
+            .max_decoding_message_size(usize::MAX),
+        );
+    }
+    if !options.exports.is_empty() {
+        announce(FileSendServer::<FileSendService>::NAME, &["DiffCopy"]);
+        routes = routes.add_service(
+            FileSendServer::new(FileSendService {
+                exports: options.exports.clone(),
+                transfers: transfers.clone(),
+            })
+            .max_decoding_message_size(usize::MAX),
+        );
+    }
+    if options.registry_auth {
+        announce(AuthServer::<AuthService>::NAME, &["Credentials"]);
+        routes = routes.add_service(AuthServer::new(AuthService {
+            config: auth::docker_config_path(),
+        }));
+    }
+    if let Some(agent) = &options.ssh_agent {
+        announce(
+            SshServer::<SshService>::NAME,
+            &["CheckAgent", "ForwardAgent"],
+        );
+        routes = routes.add_service(SshServer::new(SshService {
+            agent: agent.clone(),
+        }));
+    }
+    (routes, methods)
 }
 
 fn set_headers(
@@ -158,96 +231,6 @@ fn set_headers(
         metadata.append(HEADER_METHOD, value(method)?);
     }
     Ok(())
-}
-
-/// Tunnel → daemon: what our server writes goes out as byte messages.
-async fn pump_out(
-    mut tunnel: tokio::io::ReadHalf<DuplexStream>,
-    to_daemon: mpsc::Sender<BytesMessage>,
-    cancel: CancellationToken,
-) {
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = tokio::select! {
-            _ = cancel.cancelled() => break,
-            read = tunnel.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            },
-        };
-        let message = BytesMessage {
-            data: buf[..n].to_vec(),
-        };
-        if to_daemon.send(message).await.is_err() {
-            break;
-        }
-    }
-    // Dropping the sender ends our half of the stream.
-    cancel.cancel();
-}
-
-/// Daemon → tunnel: byte messages are written to our server's connection.
-async fn pump_in(
-    mut inbound: tonic::Streaming<BytesMessage>,
-    mut tunnel: tokio::io::WriteHalf<DuplexStream>,
-    cancel: CancellationToken,
-) {
-    loop {
-        let message = tokio::select! {
-            _ = cancel.cancelled() => break,
-            message = inbound.message() => message,
-        };
-        match message {
-            Ok(Some(message)) => {
-                if tunnel.write_all(&message.data).await.is_err() {
-                    break;
-                }
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
-    let _ = tunnel.shutdown().await;
-    cancel.cancel();
-}
-
-/// The server's end of the tunnel, as a connection tonic can serve.
-struct Tunnel(DuplexStream);
-
-impl Connected for Tunnel {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for Tunnel {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Tunnel {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]
@@ -271,5 +254,25 @@ mod tests {
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
         assert_eq!(announced, methods);
+    }
+
+    #[test]
+    fn routes_announce_what_is_served() {
+        let options = SessionOptions {
+            registry_auth: true,
+            ssh_agent: Some("/tmp/agent.sock".into()),
+            ..SessionOptions::default()
+        };
+        let (_, methods) = routes(&options, &Transfers::default());
+        for expected in [
+            "/grpc.health.v1.Health/Check",
+            "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+            "/moby.filesync.v1.Auth/Credentials",
+            "/moby.sshforward.v1.SSH/ForwardAgent",
+        ] {
+            assert!(methods.iter().any(|m| m == expected), "{methods:?}");
+        }
+        let (_, bare) = routes(&SessionOptions::default(), &Transfers::default());
+        assert!(!bare.iter().any(|m| m.contains("SSH") || m.contains("Auth")));
     }
 }
