@@ -272,16 +272,28 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
     session.close().await;
     // The receiver's own error first: BuildKit only sees its end of the stream (often "EOF").
     for transfer in transfers {
-        if let Transfer::Received {
-            result: Err(message),
-            dest,
-        } = transfer
-        {
-            return Err(Error::Output {
-                node: label,
-                local: dest,
-                message,
-            });
+        match transfer {
+            Transfer::Received {
+                result: Err(message),
+                dest,
+            } => {
+                return Err(Error::Output {
+                    node: label,
+                    local: dest,
+                    message,
+                })
+            }
+            Transfer::Unfinished { running, limit } => {
+                return Err(Error::Output {
+                    node: label,
+                    local: root,
+                    message: format!(
+                    "{running} transfer(s) still writing after {} s; the output may be incomplete",
+                    limit.as_secs()
+                ),
+                })
+            }
+            _ => {}
         }
     }
     if let Err(e) = result {

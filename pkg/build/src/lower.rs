@@ -1,4 +1,4 @@
-//! Lowering: a target's or var's directives turned into LLB on top of its base (design §3).
+//! Lowering: a target's or var's directives turned into LLB on top of its base (docs/reference.md).
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -143,7 +143,7 @@ fn prepare(run: &Run, base: State, copy_sources: &[CopySource], lowering: &Lower
         dir_contents: true,
         create_dest_path: true,
         follow_symlink: true,
-        // As in BrewKit 1.1; the build warns about a context copy's (design §3).
+        // As in BrewKit 1.1; the build warns about a context copy's (docs/reference.md, copy).
         allow_empty_wildcard: true,
         custom_name: Some(copies_name(&run.copy)),
     };

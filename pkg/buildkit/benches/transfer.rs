@@ -1,4 +1,4 @@
-//! Benchmark (design §9): context upload and local export throughput against the test backend.
+//! Benchmark (docs/performance.md): context upload and local export throughput against the test backend.
 //!
 //! `eval "$(scripts/backend up)" && cargo bench -p brewkit-buildkit --bench transfer` prints a
 //! table. Not a test: nothing passes or fails on time.

@@ -15,12 +15,9 @@ use crate::{
         },
         pb,
     },
-    transport::{Address, TlsFiles, BUILDKIT_HOST_ENV},
+    transport::{Address, TlsFiles, BUILDKIT_HOST_ENV, PROBE_TIMEOUT},
     Error,
 };
-
-/// How long a daemon may take to answer the first call.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the status stream may keep going after its solve returned.
 const STATUS_DRAIN: Duration = Duration::from_secs(5);
@@ -102,8 +99,8 @@ impl Client {
     /// A Control API client on this connection.
     pub fn control(&self) -> ControlClient<Channel> {
         ControlClient::new(self.channel.clone())
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(crate::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(crate::MAX_MESSAGE_SIZE)
     }
 
     /// The daemon's workers (platforms, labels, GC policy).
@@ -170,7 +167,9 @@ impl Client {
         request: SolveRequest,
         events: Option<UnboundedSender<Event>>,
     ) -> Result<BTreeMap<String, String>, Error> {
-        let status = events.map(|events| tokio::spawn(self.clone().status(id.to_owned(), events)));
+        // Aborted with this future (a cancelled solve) or once drained, never left behind.
+        let status = events
+            .map(|events| AbortOnDrop(tokio::spawn(self.clone().status(id.to_owned(), events))));
         let (exporter, exporter_attrs) = if request.export_local {
             // The single-exporter fields, which every BuildKit from v0.8 on understands.
             ("local".to_owned(), BTreeMap::new())
@@ -191,26 +190,52 @@ impl Client {
             })
             .await
             .map_err(Error::call("Solve"));
-        if let Some(status) = status {
+        if let Some(mut status) = status {
             // The stream ends with the job; its last events may trail the answer a little.
-            let _ = tokio::time::timeout(STATUS_DRAIN, status).await;
+            let _ = tokio::time::timeout(STATUS_DRAIN, &mut status.0).await;
         }
         Ok(result?.into_inner().exporter_response)
     }
 
-    /// Follows job `id`'s status until it ends.
+    /// Follows job `id`'s status until it ends. A stream that fails says so, as a warning: the
+    /// build goes on without progress.
     async fn status(self, id: String, events: UnboundedSender<Event>) {
-        let Ok(response) = self.control().status(StatusRequest { r#ref: id }).await else {
-            return;
+        let stopped = |status: tonic::Status| Event::Warning {
+            vertex: String::new(),
+            message: format!("progress stopped: {}", status.message()),
         };
-        let mut stream = response.into_inner();
+        let mut stream = match self.control().status(StatusRequest { r#ref: id }).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                let _ = events.send(stopped(status));
+                return;
+            }
+        };
         let mut decoder = StatusDecoder::default();
-        while let Ok(Some(status)) = stream.message().await {
-            for event in decoder.decode(status) {
-                if events.send(event).is_err() {
+        loop {
+            match stream.message().await {
+                Ok(Some(status)) => {
+                    for event in decoder.decode(status) {
+                        if events.send(event).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    let _ = events.send(stopped(status));
                     return;
                 }
             }
         }
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -106,8 +106,8 @@ impl Client {
         let id = new_id();
         let build_id = BuildId(AsciiMetadataValue::try_from(id.as_str()).expect("ids are hex"));
         let bridge = LlbBridgeClient::with_interceptor(self.channel(), build_id)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
+            .max_decoding_message_size(crate::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(crate::MAX_MESSAGE_SIZE);
         let client = self.clone();
         let solve_id = id.clone();
         let solve = tokio::spawn(async move {

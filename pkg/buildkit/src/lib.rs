@@ -20,6 +20,11 @@ pub use client::{Client, SolveRequest};
 pub use error::Error;
 pub use session::{Session, SessionOptions, Transfer, MAX_SECRET_SIZE};
 
+/// The largest gRPC message sent or accepted, either way: 16 MiB, what BuildKit's own client
+/// allows (containerd's `DefaultMaxRecvMsgSize` and `DefaultMaxSendMsgSize`). A definition of
+/// thousands of ops is about 1.5 MB; tonic's default of 4 MiB would refuse a large var's value.
+pub const MAX_MESSAGE_SIZE: usize = 16 << 20;
+
 /// A fresh random id for a session or a solve, 25 hex digits like BuildKit's own: unique per
 /// daemon, safe in headers.
 pub fn new_id() -> String {

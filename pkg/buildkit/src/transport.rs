@@ -1,6 +1,6 @@
 //! Reaching a BuildKit daemon: `unix://`, `tcp://` (optionally TLS) and `docker://` (Docker's
 //! embedded BuildKit, reached by `POST /grpc` upgraded to h2c on the Docker API socket), and the
-//! auto-detection order of design §5.
+//! auto-detection order of docs/architecture.md ("Connecting").
 
 use std::{
     fmt,
@@ -22,7 +22,7 @@ const DEFAULT_BUILDKIT_SOCKET: &str = "/run/buildkit/buildkitd.sock";
 const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// How long one candidate of auto-detection may take to answer.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a BuildKit daemon listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The host config (design §4): which secrets this machine can provide and which entitlements it
+//! The host config (docs/config.md): which secrets this machine can provide and which entitlements it
 //! grants. Read from `$BREWKIT_CONFIG`, else `~/.brewkit/config`; JSON or Jsonnet; validated by
 //! `data/specification/config/v1.json`.
 

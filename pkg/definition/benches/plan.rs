@@ -1,4 +1,4 @@
-//! Benchmark (design §9): evaluate + validate + plan of a generated 2,000-target definition.
+//! Benchmark (docs/performance.md): evaluate + validate + plan of a generated 2,000-target definition.
 //!
 //! `cargo bench -p brewkit-definition --bench plan` prints a table of the median and fastest
 //! time of each phase over the runs. Not a test: nothing here passes or fails on time.

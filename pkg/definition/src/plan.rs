@@ -311,7 +311,7 @@ impl Plan {
 
 /// Resolves every target and var of `definition`, not only those a build reaches: an unknown
 /// target, a cycle, a `from` naming a composite or an invalid image reference anywhere in the
-/// file is refused, with the message a build reaching it gives (design §3: "anywhere in the
+/// file is refused, with the message a build reaching it gives (docs/reference.md: "anywhere in the
 /// file"). Private targets are walked too; nothing is refused for being private here.
 pub(crate) fn check_references(definition: &Definition) -> Result<(), Error> {
     let mut walk = Walk::new(definition, Vec::new());

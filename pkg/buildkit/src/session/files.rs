@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::BoxStream;
+use super::{tasks::Tasks, BoxStream};
 use crate::{
     filesync::{self, ReceiveOptions, ReceiveStats, SendStats, SyncRequest},
     proto::{
@@ -39,6 +39,14 @@ pub enum Transfer {
     Received {
         dest: PathBuf,
         result: Result<ReceiveStats, String>,
+    },
+    /// Transfers still running when the session stopped waiting for them: their outcome is not
+    /// known, so nothing may count as written.
+    Unfinished {
+        /// How many.
+        running: usize,
+        /// How long the session waited.
+        limit: std::time::Duration,
     },
 }
 
@@ -80,14 +88,20 @@ impl Transfers {
     }
 
     fn record(&self, transfer: Transfer) {
-        if let Ok(mut list) = self.0.ended.lock() {
-            list.push(transfer);
-        }
+        self.list().push(transfer);
+    }
+
+    /// The list, even after a panic elsewhere poisoned its lock: a record is never lost.
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Transfer>> {
+        self.0
+            .ended
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The transfers that ended so far.
     pub(super) fn ended(&self) -> Vec<Transfer> {
-        self.0.ended.lock().map(|t| t.clone()).unwrap_or_default()
+        self.list().clone()
     }
 
     /// Waits until no transfer runs (a solve can return before our side of its last transfer
@@ -103,7 +117,12 @@ impl Transfers {
             }
         })
         .await;
-        self.ended()
+        let mut ended = self.ended();
+        let running = self.0.running.load(Ordering::SeqCst);
+        if running > 0 {
+            ended.push(Transfer::Unfinished { running, limit });
+        }
+        ended
     }
 }
 
@@ -112,9 +131,12 @@ impl Transfers {
 /// BuildKit asks for every file at once (thousands of tiny REQ packets) while we answer one file
 /// at a time; left unread in HTTP/2's buffers, that many small frames trip h2's flood protection
 /// and it closes the whole session connection ("too_many_data_frames").
-fn drain(mut stream: Streaming<Packet>) -> UnboundedReceiverStream<Result<Packet, Status>> {
+fn drain(
+    tasks: &Tasks,
+    mut stream: Streaming<Packet>,
+) -> UnboundedReceiverStream<Result<Packet, Status>> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         loop {
             let item = match stream.message().await {
                 Ok(Some(packet)) => Ok(packet),
@@ -133,6 +155,7 @@ fn drain(mut stream: Streaming<Packet>) -> UnboundedReceiverStream<Result<Packet
 /// Runs one transfer, either direction, on a task of its own, recorded in `transfers` when it
 /// ends (a running transfer holds off [`Transfers::settled`]); returns the packets for BuildKit.
 fn serve<F>(
+    tasks: &Tasks,
     transfers: &Transfers,
     transfer: impl FnOnce(mpsc::Sender<Result<Packet, Status>>) -> F,
 ) -> BoxStream<Packet>
@@ -143,7 +166,7 @@ where
     let work = transfer(outgoing);
     let transfers = transfers.clone();
     let running = transfers.start();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         transfers.record(work.await);
         drop(running);
     });
@@ -153,6 +176,7 @@ where
 pub(super) struct FileSyncService {
     pub(super) dirs: BTreeMap<String, PathBuf>,
     pub(super) transfers: Transfers,
+    pub(super) tasks: Tasks,
 }
 
 #[tonic::async_trait]
@@ -174,16 +198,20 @@ impl FileSync for FileSyncService {
                 sync.dir_name
             )));
         };
-        let incoming = drain(request.into_inner());
-        Ok(Response::new(serve(&self.transfers, |outgoing| async move {
-            let result = filesync::send(&root, &sync.filter, incoming, outgoing)
-                .await
-                .map_err(|e| e.to_string());
-            Transfer::Sent {
-                dir_name: sync.dir_name,
-                result,
-            }
-        })))
+        let incoming = drain(&self.tasks, request.into_inner());
+        Ok(Response::new(serve(
+            &self.tasks,
+            &self.transfers,
+            |outgoing| async move {
+                let result = filesync::send(&root, &sync.filter, incoming, outgoing)
+                    .await
+                    .map_err(|e| e.to_string());
+                Transfer::Sent {
+                    dir_name: sync.dir_name,
+                    result,
+                }
+            },
+        )))
     }
 
     type TarStreamStream = BoxStream<Packet>;
@@ -200,6 +228,7 @@ pub(super) struct FileSendService {
     /// Export directory per exporter id.
     pub(super) exports: Vec<PathBuf>,
     pub(super) transfers: Transfers,
+    pub(super) tasks: Tasks,
 }
 
 #[tonic::async_trait]
@@ -226,11 +255,16 @@ impl FileSend for FileSendService {
         // Read as we write: HTTP/2 flow control holds BuildKit back, so memory stays bounded
         // (the daemon's data packets are large; only FileSync's flood of REQs needs draining).
         let incoming = request.into_inner();
-        Ok(Response::new(serve(&self.transfers, |outgoing| async move {
-            let result = filesync::receive(&dest, incoming, outgoing, &ReceiveOptions::default())
-                .await
-                .map_err(|e| e.to_string());
-            Transfer::Received { dest, result }
-        })))
+        Ok(Response::new(serve(
+            &self.tasks,
+            &self.transfers,
+            |outgoing| async move {
+                let result =
+                    filesync::receive(&dest, incoming, outgoing, &ReceiveOptions::default())
+                        .await
+                        .map_err(|e| e.to_string());
+                Transfer::Received { dest, result }
+            },
+        )))
     }
 }

@@ -10,12 +10,13 @@ mod files;
 mod health;
 mod secrets;
 mod ssh;
+mod tasks;
 mod tunnel;
 
 use std::{collections::BTreeMap, path::PathBuf, pin::Pin};
 
 use futures::{Stream, StreamExt};
-use tokio::{sync::mpsc, task::JoinSet};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -41,6 +42,7 @@ use auth::AuthService;
 use files::{FileSendService, FileSyncService, Transfers};
 use secrets::SecretsService;
 use ssh::SshService;
+use tasks::Tasks;
 use tunnel::{pump_in, pump_out, Tunnel, CHUNK};
 
 /// A stream of a service's answers.
@@ -83,9 +85,9 @@ pub struct Session {
     id: String,
     transfers: files::Transfers,
     cancel: CancellationToken,
-    /// The tunnel's two pumps and the server: aborted when the session is dropped, awaited when
-    /// it is closed.
-    tasks: JoinSet<()>,
+    /// The tunnel's two pumps, the server and the services' calls: aborted when the session is
+    /// dropped, awaited when it is closed.
+    tasks: Tasks,
 }
 
 impl Session {
@@ -93,7 +95,8 @@ impl Session {
     pub async fn start(client: &Client, options: SessionOptions) -> Result<Self, Error> {
         let id = new_id();
         let transfers = files::Transfers::default();
-        let (routes, methods) = routes(&options, &transfers);
+        let tasks = Tasks::default();
+        let (routes, methods) = routes(&options, &transfers, &tasks);
 
         let (to_daemon, to_daemon_rx) = mpsc::channel::<BytesMessage>(64);
         let mut request = tonic::Request::new(ReceiverStream::new(to_daemon_rx));
@@ -108,7 +111,6 @@ impl Session {
         let cancel = CancellationToken::new();
         let (server_side, tunnel_side) = tokio::io::duplex(4 * CHUNK);
         let (tunnel_read, tunnel_write) = tokio::io::split(tunnel_side);
-        let mut tasks = JoinSet::new();
         tasks.spawn(pump_out(tunnel_read, to_daemon, cancel.clone()));
         tasks.spawn(pump_in(inbound, tunnel_write, cancel.clone()));
 
@@ -147,21 +149,22 @@ impl Session {
             .await
     }
 
-    /// Ends the session and waits for its server and tunnel to stop.
-    pub async fn close(mut self) {
+    /// Ends the session and waits for its server, tunnel and calls to stop.
+    pub async fn close(self) {
         self.cancel.cancel();
-        while self.tasks.join_next().await.is_some() {}
+        self.tasks.shutdown().await;
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         self.cancel.cancel();
+        self.tasks.abort_all();
     }
 }
 
 /// The routes to serve and the method paths to announce for them.
-fn routes(options: &SessionOptions, transfers: &Transfers) -> (Routes, Vec<String>) {
+fn routes(options: &SessionOptions, transfers: &Transfers, tasks: &Tasks) -> (Routes, Vec<String>) {
     let mut methods = Vec::new();
     let mut announce = |service: &str, names: &[&str]| {
         methods.extend(names.iter().map(|m| format!("/{service}/{m}")));
@@ -182,8 +185,9 @@ fn routes(options: &SessionOptions, transfers: &Transfers) -> (Routes, Vec<Strin
             FileSyncServer::new(FileSyncService {
                 dirs: options.dirs.clone(),
                 transfers: transfers.clone(),
+                tasks: tasks.clone(),
             })
-            .max_decoding_message_size(usize::MAX),
+            .max_decoding_message_size(crate::MAX_MESSAGE_SIZE),
         );
     }
     if !options.exports.is_empty() {
@@ -192,8 +196,9 @@ fn routes(options: &SessionOptions, transfers: &Transfers) -> (Routes, Vec<Strin
             FileSendServer::new(FileSendService {
                 exports: options.exports.clone(),
                 transfers: transfers.clone(),
+                tasks: tasks.clone(),
             })
-            .max_decoding_message_size(usize::MAX),
+            .max_decoding_message_size(crate::MAX_MESSAGE_SIZE),
         );
     }
     if options.registry_auth {
@@ -209,6 +214,7 @@ fn routes(options: &SessionOptions, transfers: &Transfers) -> (Routes, Vec<Strin
         );
         routes = routes.add_service(SshServer::new(SshService {
             agent: agent.clone(),
+            tasks: tasks.clone(),
         }));
     }
     (routes, methods)
@@ -263,7 +269,7 @@ mod tests {
             ssh_agent: Some("/tmp/agent.sock".into()),
             ..SessionOptions::default()
         };
-        let (_, methods) = routes(&options, &Transfers::default());
+        let (_, methods) = routes(&options, &Transfers::default(), &Tasks::default());
         for expected in [
             "/grpc.health.v1.Health/Check",
             "/moby.buildkit.secrets.v1.Secrets/GetSecret",
@@ -272,7 +278,11 @@ mod tests {
         ] {
             assert!(methods.iter().any(|m| m == expected), "{methods:?}");
         }
-        let (_, bare) = routes(&SessionOptions::default(), &Transfers::default());
+        let (_, bare) = routes(
+            &SessionOptions::default(),
+            &Transfers::default(),
+            &Tasks::default(),
+        );
         assert!(!bare.iter().any(|m| m.contains("SSH") || m.contains("Auth")));
     }
 }

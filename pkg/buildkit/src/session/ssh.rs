@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::BoxStream;
+use super::{tasks::Tasks, BoxStream};
 use crate::proto::moby::sshforward::v1::{
     ssh_server::Ssh, BytesMessage as SshBytes, CheckAgentRequest, CheckAgentResponse,
 };
@@ -18,6 +18,7 @@ const SSH_ID_KEY: &str = "buildkit.ssh.id";
 /// The host's ssh agent, forwarded as id `default`.
 pub(super) struct SshService {
     pub(super) agent: PathBuf,
+    pub(super) tasks: Tasks,
 }
 
 fn check_ssh_id(id: &str) -> Result<(), Status> {
@@ -64,7 +65,7 @@ impl Ssh for SshService {
         let (mut agent_read, mut agent_write) = agent.into_split();
         let mut inbound = request.into_inner();
         // BuildKit → agent.
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             while let Ok(Some(message)) = inbound.message().await {
                 if agent_write.write_all(&message.data).await.is_err() {
                     return;
@@ -73,8 +74,8 @@ impl Ssh for SshService {
             let _ = agent_write.shutdown().await;
         });
         // Agent → BuildKit.
-        let outbound = async_stream(move |tx| async move {
-            let mut buf = vec![0u8; 32 * 1024];
+        let outbound = async_stream(&self.tasks, move |tx| async move {
+            let mut buf = vec![0u8; super::tunnel::CHUNK];
             loop {
                 match agent_read.read(&mut buf).await {
                     Ok(0) => return,
@@ -98,14 +99,14 @@ impl Ssh for SshService {
 }
 
 /// A stream fed by a spawned task through a channel.
-fn async_stream<T, F, Fut>(produce: F) -> BoxStream<T>
+fn async_stream<T, F, Fut>(tasks: &Tasks, produce: F) -> BoxStream<T>
 where
     T: Send + 'static,
     F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(produce(tx));
+    tasks.spawn(produce(tx));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
