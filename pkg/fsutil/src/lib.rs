@@ -31,6 +31,7 @@ mod pattern;
 mod receive;
 mod send;
 mod walk;
+mod write;
 
 #[cfg(test)]
 mod tests;
