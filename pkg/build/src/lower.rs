@@ -229,7 +229,7 @@ fn exec(
     if run.ssh.is_some() {
         mounts.push(Mount::Ssh);
     }
-    state.run(brewkit_llb::Run {
+    state.run(brewkit_llb::RunOptions {
         args: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
         mounts,
         network: match run.network {

@@ -153,7 +153,7 @@ async fn main() {
         brewkit_llb::ResolveMode::Default,
         None,
     )
-    .run(brewkit_llb::Run {
+    .run(brewkit_llb::RunOptions {
         args: vec![
             "/bin/sh".into(),
             "-c".into(),

@@ -204,7 +204,7 @@ async fn hand_built_llb_runs_on_both_transports() {
 async fn hand_built_llb_runs(transport: &str, client: &Client) {
     let marker = brewkit_buildkit::new_id();
     let state = busybox()
-        .run(brewkit_llb::Run {
+        .run(brewkit_llb::RunOptions {
             args: sh(&format!("echo hello-{marker}")),
             custom_name: Some("greet".into()),
             ..Default::default()
@@ -223,7 +223,7 @@ async fn hand_built_llb_runs(transport: &str, client: &Client) {
 async fn failing_command_fails_the_solve() {
     let client = client().await;
     let state = busybox()
-        .run(brewkit_llb::Run {
+        .run(brewkit_llb::RunOptions {
             args: sh(&format!(
                 "echo about-to-fail-{}; exit 3",
                 brewkit_buildkit::new_id()
@@ -260,7 +260,7 @@ async fn gateway_resolves_solves_and_reads() {
     );
 
     let marker = brewkit_buildkit::new_id();
-    let exec = busybox().run(brewkit_llb::Run {
+    let exec = busybox().run(brewkit_llb::RunOptions {
         args: sh(&format!("printf 'value-{marker}\\n' > /out/stdout")),
         mounts: vec![brewkit_llb::Mount::Writable {
             dest: "/out".into(),
@@ -304,7 +304,7 @@ async fn secret_mount(transport: &str, client: &Client) {
     .await
     .unwrap();
     let state = busybox()
-        .run(brewkit_llb::Run {
+        .run(brewkit_llb::RunOptions {
             args: sh(&format!(
                 "test \"$(cat /run/secrets/token)\" = '{secret}' && test ! -e /probe && echo secret-ok"
             )),
@@ -411,7 +411,7 @@ async fn ssh_agent_is_forwarded() {
     .unwrap();
     let tools_state = local(&session, "sshtools", Vec::new());
     let state = busybox()
-        .run(brewkit_llb::Run {
+        .run(brewkit_llb::RunOptions {
             args,
             mounts: vec![
                 brewkit_llb::Mount::Ssh,
@@ -633,7 +633,7 @@ async fn cancelling_a_solve_stops_the_run() {
     let client = client().await;
     // A duration no other test uses, to find the container's process.
     let state = busybox()
-        .run(brewkit_llb::Run {
+        .run(brewkit_llb::RunOptions {
             args: sh("echo started; exec sleep 47.5"),
             ignore_cache: true,
             ..Default::default()
@@ -691,7 +691,7 @@ async fn cancelling_an_export_mid_transfer_leaves_no_temporary_files() {
     )
     .await
     .unwrap();
-    let exec = busybox().run(brewkit_llb::Run {
+    let exec = busybox().run(brewkit_llb::RunOptions {
         args: sh("dd if=/dev/urandom of=/out/big bs=1M count=400 2>/dev/null"),
         mounts: vec![brewkit_llb::Mount::Writable {
             dest: "/out".into(),
@@ -764,7 +764,7 @@ async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
 
     let marker = brewkit_buildkit::new_id();
     let state = brewkit_llb::State::image(&reference, brewkit_llb::ResolveMode::ForcePull, None)
-        .run(brewkit_llb::Run {
+        .run(brewkit_llb::RunOptions {
             args: sh(&format!("echo pulled-{marker}")),
             ..Default::default()
         })
@@ -797,7 +797,7 @@ async fn thousands_of_small_files_upload_on_one_session() {
     .unwrap();
     let source = local(&session, "context", Vec::new());
     let state = busybox()
-        .run(brewkit_llb::Run {
+        .run(brewkit_llb::RunOptions {
             args: sh("test \"$(find /ctx -type f | wc -l)\" -eq 4000 && cat /ctx/d7/f3987"),
             mounts: vec![brewkit_llb::Mount::ReadOnly {
                 dest: "/ctx".into(),

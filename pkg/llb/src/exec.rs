@@ -51,7 +51,7 @@ pub enum Network {
 
 /// A run (exec op): arguments and mounts; env, working directory and user come from the state.
 #[derive(Debug, Clone, Default)]
-pub struct Run {
+pub struct RunOptions {
     pub args: Vec<String>,
     pub mounts: Vec<Mount>,
     pub network: Network,
@@ -85,7 +85,7 @@ impl Exec {
 
 impl State {
     /// Runs `run` with this state as the root filesystem.
-    pub fn run(&self, run: Run) -> Exec {
+    pub fn run(&self, run: RunOptions) -> Exec {
         let mut inputs: Vec<Output> = Vec::new();
         let mut input_index = |state: &State| -> i64 {
             match &state.output {

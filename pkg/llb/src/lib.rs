@@ -15,7 +15,7 @@ mod source;
 mod state;
 
 pub use brewkit_proto::pb;
-pub use exec::{CacheSharing, Exec, Mount, Network, Run, SSH_AGENT_SOCKET};
+pub use exec::{CacheSharing, Exec, Mount, Network, RunOptions, SSH_AGENT_SOCKET};
 pub use file::CopyOptions;
 pub use marshal::digest;
 pub use source::{LocalOptions, ResolveMode};

@@ -25,10 +25,10 @@ fn image_and_exec_marshal_in_dependency_order() {
         .with_env("B", "2")
         .with_env("A", "1")
         .with_cwd("/app")
-        .run(Run {
+        .run(RunOptions {
             args: vec!["/bin/sh".into(), "-c".into(), "echo hi".into()],
             custom_name: Some("say hi".into()),
-            ..Run::default()
+            ..RunOptions::default()
         })
         .root();
     let definition = state.marshal();
@@ -81,7 +81,7 @@ fn marshalling_is_deterministic() {
                     ..CopyOptions::default()
                 },
             )
-            .run(Run {
+            .run(RunOptions {
                 args: vec!["make".into()],
                 mounts: vec![
                     Mount::Secret {
@@ -95,7 +95,7 @@ fn marshalling_is_deterministic() {
                     },
                     Mount::Ssh,
                 ],
-                ..Run::default()
+                ..RunOptions::default()
             })
             .root()
             .marshal()
@@ -111,9 +111,9 @@ fn marshalling_is_deterministic() {
 fn shared_inputs_are_marshalled_once() {
     let base = busybox();
     let left = base
-        .run(Run {
+        .run(RunOptions {
             args: vec!["a".into()],
-            ..Run::default()
+            ..RunOptions::default()
         })
         .root();
     let merged = left.copy(&base, "/bin/busybox", "/b", &CopyOptions::default());
@@ -129,7 +129,7 @@ fn shared_inputs_are_marshalled_once() {
 #[test]
 fn mounts_are_sorted_and_typed() {
     let base = busybox();
-    let exec = base.run(Run {
+    let exec = base.run(RunOptions {
         args: vec!["true".into()],
         mounts: vec![
             Mount::Writable {
@@ -152,7 +152,7 @@ fn mounts_are_sorted_and_typed() {
             Mount::Ssh,
         ],
         network: Network::None,
-        ..Run::default()
+        ..RunOptions::default()
     });
     assert!(exec.output("/out").is_some());
     let definition = exec.root().marshal();
@@ -329,11 +329,11 @@ fn equal_vertices_built_apart_merge_their_metadata() {
         None,
     );
     let run = |ignore_cache: bool, name: &str| {
-        base.run(Run {
+        base.run(RunOptions {
             args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
             ignore_cache,
             custom_name: Some(name.into()),
-            ..Run::default()
+            ..RunOptions::default()
         })
         .root()
     };
