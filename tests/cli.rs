@@ -878,3 +878,132 @@ fn completing_targets_never_reads_a_definition_from_stdin() {
     };
     assert!(status.success());
 }
+
+#[test]
+fn targets_json_names_kind_base_dependencies_and_outputs() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1', targets: {all: ['build'], _base: {from: 'busybox'},
+          build: {from: '_base', dependsOn: ['gen'], output: '/o:out'}, gen: {}}}",
+    );
+    let (code, stdout, stderr) = run(brewkit(dir.path()).args(["targets", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let targets: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        targets,
+        serde_json::json!([
+            {"name": "all", "kind": "composite", "description": "composite: build",
+             "from": null, "dependsOn": ["build"], "outputs": []},
+            {"name": "build", "kind": "stage", "description": "from _base; after gen; outputs to out",
+             "from": "_base", "dependsOn": ["gen"], "outputs": [{"artifact": "/o", "local": "out"}]},
+            {"name": "gen", "kind": "stage", "description": "from scratch",
+             "from": "scratch", "dependsOn": [], "outputs": []},
+        ])
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_without_contacting_buildkit() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1',
+          vars: {v: {from: 'alpine/git', command: 'git rev-parse HEAD'}},
+          targets: {all: ['a', 'b'], a: {from: 'busybox', command: 'echo ${v}', output: '/o:out/a'},
+                    b: {from: 'golang:1.22'}, c: {from: 'a', dependsOn: ['b']}}}",
+    );
+    // Nothing answers at this address: a dry run never asks.
+    let nowhere = format!("unix://{}/nothing.sock", dir.path().display());
+    let (code, stdout, stderr) =
+        run(brewkit(dir.path()).args(["build", "--dry-run", "--addr", &nowhere]));
+    assert_eq!(code, 0, "{stderr}");
+    let context = fs::canonicalize(dir.path()).unwrap();
+    for expected in [
+        "vars (run at once, before the targets that use them):\n  v\n",
+        "images to resolve:\n  docker.io/alpine/git:latest\n  docker.io/library/busybox:latest\n  docker.io/library/golang:1.22\n",
+        "order (one target at a time):\n  1. a\n  2. b\n  3. all\n",
+        &format!("outputs:\n  a: /o -> {}/out/a\n", context.display()),
+    ] {
+        assert!(stdout.contains(expected), "{expected}\nin:\n{stdout}");
+    }
+    let (code, stdout, stderr) =
+        run(brewkit(dir.path()).args(["build", "--dry-run", "-j", "c", "all", "--addr", &nowhere]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "rounds (-j: the targets of a round may run at once):\n  1. b\n  2. a\n  3. c, all\n"
+        ) || stdout.contains(
+            "rounds (-j: the targets of a round may run at once):\n  1. b\n  2. a\n  3. all, c\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_progress_reports_bad_input_as_json_lines() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {all: {}}}");
+    let (code, stdout, stderr) = run(brewkit(dir.path())
+        .env("BUILDKIT_PROGRESS", "json")
+        .args(["build", "nope"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert_eq!(stdout, "");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert_eq!(lines[0]["type"], "error");
+    assert_eq!(lines[0]["v"], 1);
+    assert_eq!(lines[0]["exitCode"], BAD_INPUT);
+    assert!(
+        lines[0]["message"].as_str().unwrap().contains("nope"),
+        "{stderr}"
+    );
+    assert_eq!(lines[1]["type"], "result");
+    assert_eq!(lines[1]["status"], "failed");
+    // An unknown mode in the environment is refused like one on the command line.
+    let (code, _, stderr) = run(brewkit(dir.path())
+        .env("BUILDKIT_PROGRESS", "fancy")
+        .args(["build"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert!(stderr.starts_with("brewkit: "), "{stderr}");
+}
+
+#[test]
+fn usage_errors_are_worded_as_brewkits_and_never_suggest_dash_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["build", "--keep-goin"][..],
+        &["graph", "--keep-going"],
+        &["build", "-j", "0"],
+        &["nosuchcommand"],
+    ] {
+        let (code, stdout, stderr) = run(brewkit(dir.path()).args(args));
+        assert_eq!(code, BAD_INPUT, "{args:?}: {stderr}");
+        assert_eq!(stdout, "");
+        assert!(stderr.starts_with("brewkit: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error:"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("'-- "), "{args:?}: {stderr}");
+    }
+    let (_, _, stderr) = run(brewkit(dir.path()).args(["build", "--keep-goin"]));
+    assert!(
+        stderr.contains("'--keep-going'"),
+        "the near miss is named: {stderr}"
+    );
+    let (code, stdout, _) = run(brewkit(dir.path()).args(["build", "--help"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("--dry-run"), "{stdout}");
+}
+
+#[test]
+fn completions_never_offer_the_hidden_subcommand() {
+    let dir = project("{apiVersion: 'brewkit/v1', targets: {build: {}}}");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, _) = run(brewkit(dir.path()).args(["completion", shell]));
+        assert_eq!(code, 0);
+        // Only the line of ours that asks for the target names mentions it.
+        let mentions: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains("__complete-targets"))
+            .collect();
+        assert_eq!(mentions.len(), 1, "{shell}: {mentions:#?}");
+        assert!(mentions[0].contains("brewkit"), "{shell}: {mentions:?}");
+    }
+}

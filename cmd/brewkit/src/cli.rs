@@ -1,4 +1,4 @@
-//! The command line (design §6).
+//! The command line (docs/cli.md).
 
 use std::path::PathBuf;
 
@@ -58,7 +58,11 @@ pub enum Command {
     #[command(visible_alias = "b")]
     Build(BuildArgs),
     /// List the public targets and what each one is
-    Targets,
+    Targets {
+        /// Print a JSON array: name, kind (stage or composite), description, from, dependsOn, outputs
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw the target graph: from, copyFrom, dependsOn, composite members and vars
     Graph {
         /// Output format
@@ -108,8 +112,13 @@ pub struct BuildArgs {
     pub targets: Vec<String>,
     #[command(flatten)]
     pub daemon: DaemonArgs,
-    /// Progress output: auto, tty, plain, json or quiet
-    #[arg(long = "progress", value_name = "MODE", default_value = "auto")]
+    /// Progress output: auto, tty, plain, json, rawjson or quiet
+    #[arg(
+        long = "progress",
+        value_name = "MODE",
+        default_value = "auto",
+        env = "BUILDKIT_PROGRESS"
+    )]
     pub progress: brewkit_progress::Mode,
     /// Run up to N targets at once; bare -j: no limit [default: one at a time, in the listed order]
     #[arg(long = "jobs", short = 'j', value_name = "N", num_args = 0..=1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -123,6 +132,9 @@ pub struct BuildArgs {
     /// Ask the registry for images even when the daemon has them
     #[arg(long = "pull")]
     pub pull: bool,
+    /// Print the plan (vars, images, order or rounds under -j, outputs) and build nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 /// Where BuildKit is.

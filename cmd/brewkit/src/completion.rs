@@ -43,7 +43,7 @@ complete -c brewkit -n "__fish_seen_subcommand_from build b graph" -f -a "(brewk
 
 /// The completion script for `shell`.
 pub fn script(shell: CompletionShell) -> String {
-    let mut command = Cli::command();
+    let mut command = visible(Cli::command());
     let mut out = Vec::new();
     let generator = match shell {
         CompletionShell::Bash => Shell::Bash,
@@ -69,4 +69,20 @@ pub fn script(shell: CompletionShell) -> String {
         CompletionShell::Fish => text.push_str(FISH_TARGETS),
     }
     text
+}
+
+/// `full` without its hidden subcommands: clap_complete offers hidden subcommands as
+/// completions, and `__complete-targets` is for the scripts, not for people.
+fn visible(full: clap::Command) -> clap::Command {
+    let mut command = clap::Command::new("brewkit").version(env!("CARGO_PKG_VERSION"));
+    if let Some(about) = full.get_about() {
+        command = command.about(about.clone());
+    }
+    for arg in full.get_arguments() {
+        command = command.arg(arg.clone());
+    }
+    for sub in full.get_subcommands().filter(|s| !s.is_hide_set()) {
+        command = command.subcommand(sub.clone());
+    }
+    command.subcommand_required(full.is_subcommand_required_set())
 }

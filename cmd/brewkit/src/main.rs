@@ -2,6 +2,7 @@
 
 mod cli;
 mod completion;
+mod show;
 
 use std::{
     io::Write,
@@ -9,11 +10,11 @@ use std::{
     process::ExitCode,
 };
 
-use brewkit_definition::{Definition, Plan, Target};
-use clap::Parser;
+use brewkit_definition::Plan;
+use clap::{error::ErrorKind, Parser};
 use cli::{BuildCommand, Cli, Command, ConfigCommand, DefinitionArgs};
 
-/// Exit codes (design §6): documented in docs/cli.md.
+/// Exit codes: documented in docs/cli.md.
 mod exit {
     pub const BUILD_FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
@@ -33,25 +34,44 @@ const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 struct Failure {
     code: u8,
     message: String,
+    /// The progress renderer has already reported it (`--progress json`).
+    reported: bool,
 }
 
 impl Failure {
-    fn bad_input(error: impl std::fmt::Display) -> Self {
+    fn new(code: u8, message: impl Into<String>) -> Self {
         Self {
-            code: exit::BAD_INPUT,
-            message: error.to_string(),
+            code,
+            message: message.into(),
+            reported: false,
         }
+    }
+
+    fn bad_input(error: impl std::fmt::Display) -> Self {
+        Self::new(exit::BAD_INPUT, error.to_string())
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(bare_jobs_last(std::env::args_os().collect()));
+    let cli = match Cli::try_parse_from(bare_jobs_last(std::env::args_os().collect())) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    // Under `--progress json` every line on stderr is a JSON object, errors included.
+    let json = matches!(&cli.command, Command::Build(build)
+        if build.command.is_none() && build.progress.resolve() == brewkit_progress::Mode::Json);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             // Not `eprintln!`, which panics when stderr is gone: after SIGHUP, the terminal
             // may be, and the exit code must still say what happened.
-            let _ = writeln!(std::io::stderr().lock(), "brewkit: {}", failure.message);
+            let mut stderr = std::io::stderr().lock();
+            if json && !failure.reported {
+                let lines = brewkit_progress::json::failure_lines(&failure.message, failure.code);
+                let _ = stderr.write_all(lines.as_bytes());
+            } else if !failure.reported {
+                let _ = writeln!(stderr, "brewkit: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -78,9 +98,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 plan.check_host(&loaded.definition, &config)
                     .map_err(Failure::bad_input)?;
                 for warning in &plan.warnings {
-                    eprintln!("brewkit: warning: {warning}");
+                    if build.progress.resolve() == brewkit_progress::Mode::Json {
+                        eprint!("{}", brewkit_progress::json::warning_line(warning));
+                    } else {
+                        eprintln!("brewkit: warning: {warning}");
+                    }
                 }
                 let context = build_context(&cli.definition, &loaded.file)?;
+                if build.dry_run {
+                    let absolute = std::fs::canonicalize(&context).unwrap_or(context);
+                    let text =
+                        show::plan(&loaded.definition, &plan, &absolute, build.jobs.is_some());
+                    return stdout_result(std::io::stdout().lock().write_all(text.as_bytes()));
+                }
                 let options = brewkit_build::BuildOptions {
                     context,
                     // make's rule: one at a time unless -j; bare -j: no limit.
@@ -106,9 +136,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(Failure::bad_input)?;
             stdout_result(std::io::stdout().lock().write_all(text.as_bytes()))
         }
-        Command::Targets => {
+        Command::Targets { json } => {
             let loaded = load(&cli.definition)?;
-            print_targets(&loaded.definition)
+            if json {
+                print_json(&show::targets_json(&loaded.definition))
+            } else {
+                let text = show::targets(&loaded.definition);
+                stdout_result(std::io::stdout().lock().write_all(text.as_bytes()))
+            }
         }
         Command::Config {
             command: ConfigCommand::Init,
@@ -146,10 +181,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             let output = runtime()?.block_on(async {
                 let client = connect(daemon).await?;
-                let failed = |e: brewkit_buildkit::Error| Failure {
-                    code: exit::BUILD_FAILED,
-                    message: e.to_string(),
-                };
+                let failed =
+                    |e: brewkit_buildkit::Error| Failure::new(exit::BUILD_FAILED, e.to_string());
                 match &command {
                     cli::CacheCommand::Du {
                         verbose, filters, ..
@@ -178,10 +211,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             if check && !changed.is_empty() {
-                return Err(Failure {
-                    code: exit::BUILD_FAILED,
-                    message: format!("not formatted: {}", changed.join(", ")),
-                });
+                return Err(Failure::new(
+                    exit::BUILD_FAILED,
+                    format!("not formatted: {}", changed.join(", ")),
+                ));
             }
             for file in &changed {
                 println!("formatted {file}");
@@ -201,6 +234,43 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Reports a command-line error as brewkit's own (`brewkit: …`, exit 2); help and version go to
+/// stdout as clap prints them. clap's tip to put `-- ` before a flag is left out: for `build` it
+/// would make the flag a target name.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return ExitCode::from(if error.use_stderr() {
+            exit::BAD_INPUT
+        } else {
+            0
+        });
+    }
+    let text = error.render().to_string();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or_default();
+    let mut message = format!("brewkit: {}", first.trim_start_matches("error: "));
+    for line in lines {
+        let line = line.trim();
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            if !tip.contains("'-- ") {
+                message.push_str(&format!("\n  {tip}"));
+            }
+        } else if let Some(more) = line.strip_prefix("For more information, try ") {
+            message.push_str(&format!("\n  see {}", more.trim_end_matches('.')));
+        } else {
+            message.push_str(&format!("\n  {line}"));
+        }
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    ExitCode::from(exit::BAD_INPUT)
 }
 
 /// Moves a bare `-j`/`--jobs` (one not followed by a number) to the end of the options, so that
@@ -241,12 +311,16 @@ fn run_build(
         };
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mode = build.progress;
+        if mode == brewkit_progress::Mode::RawJson {
+            brewkit_buildkit::progress::keep_raw();
+        }
         // Set when a signal cancels the build: the progress channel may stay open until the
         // runtime shuts down (detached tasks hold senders), and the renderer must be done
         // before that, when its timer stops working.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // The renderer writes to the terminal, so it gets a thread of its own; it wakes for
-        // each event, for the end of the build, and every tick to animate a tty.
+        // each event, for the end of the build, and every tick to animate a tty. It comes
+        // back when the build is over, to end the output with how the build ended.
         let runtime = tokio::runtime::Handle::current();
         let stopped = stop.clone();
         let renderer = tokio::task::spawn_blocking(move || {
@@ -259,8 +333,17 @@ fn run_build(
                     Err(_) => renderer.tick(),
                 }
             }
-            renderer.finish();
+            renderer
         });
+        let finish = |renderer: Result<brewkit_progress::Renderer<std::io::Stderr>, _>,
+                      failure: Option<Failure>| {
+            let Ok(mut renderer) = renderer else {
+                return failure;
+            };
+            renderer.finish(failure.as_ref().map(|f| (f.message.as_str(), f.code)));
+            let reported = renderer.reports_errors();
+            failure.map(|f| Failure { reported, ..f })
+        };
         let building = brewkit_build::build(&client, definition, plan, config, options, events);
         let result = tokio::select! {
             result = building => result,
@@ -268,19 +351,23 @@ fn run_build(
                 // The build future is dropped here: its solves are cancelled and the exports'
                 // receivers told to stop (their writers remove their temporary files).
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = renderer.await;
-                return Err(signal);
+                return Err(finish(renderer.await, Some(signal)).unwrap_or_else(|| unreachable!()));
             }
         };
-        let _ = renderer.await;
-        result.map_err(|e| Failure {
-            code: match &e {
-                brewkit_build::Error::Host(_) => exit::BAD_INPUT,
-                brewkit_build::Error::BuildKit(e) if e.is_unreachable() => exit::UNREACHABLE,
-                _ => exit::BUILD_FAILED,
-            },
-            message: e.to_string(),
-        })
+        let failure = result.err().map(|e| {
+            Failure::new(
+                match &e {
+                    brewkit_build::Error::Host(_) => exit::BAD_INPUT,
+                    brewkit_build::Error::BuildKit(e) if e.is_unreachable() => exit::UNREACHABLE,
+                    _ => exit::BUILD_FAILED,
+                },
+                e.to_string(),
+            )
+        });
+        match finish(renderer.await, failure) {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
     });
     // Not a plain drop, which waits for blocking work without end: after a signal, an export's
     // file writer (a blocking task) is still removing its temporary file, and brewkit must not
@@ -303,9 +390,8 @@ impl Signals {
     fn listen() -> Result<Self, Failure> {
         use tokio::signal::unix::{signal, SignalKind};
         let listen = |kind| {
-            signal(kind).map_err(|e| Failure {
-                code: exit::BUILD_FAILED,
-                message: format!("cannot handle signals: {e}"),
+            signal(kind).map_err(|e| {
+                Failure::new(exit::BUILD_FAILED, format!("cannot handle signals: {e}"))
             })
         };
         Ok(Self {
@@ -322,17 +408,19 @@ impl Signals {
             _ = self.terminate.recv() => (exit::TERMINATED, "SIGTERM"),
             _ = self.hangup.recv() => (exit::HANGUP, "SIGHUP"),
         };
-        Failure {
+        Failure::new(
             code,
-            message: format!("interrupted ({name}): the build was cancelled"),
-        }
+            format!("interrupted ({name}): the build was cancelled"),
+        )
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Runtime::new().map_err(|e| Failure {
-        code: exit::BUILD_FAILED,
-        message: format!("cannot start the async runtime: {e}"),
+    tokio::runtime::Runtime::new().map_err(|e| {
+        Failure::new(
+            exit::BUILD_FAILED,
+            format!("cannot start the async runtime: {e}"),
+        )
     })
 }
 
@@ -345,13 +433,15 @@ async fn connect(args: &cli::DaemonArgs) -> Result<brewkit_buildkit::Client, Fai
     };
     brewkit_buildkit::Client::connect(args.addr.as_deref(), &tls)
         .await
-        .map_err(|e| Failure {
-            code: if e.is_unreachable() {
-                exit::UNREACHABLE
-            } else {
-                exit::BAD_INPUT
-            },
-            message: e.to_string(),
+        .map_err(|e| {
+            Failure::new(
+                if e.is_unreachable() {
+                    exit::UNREACHABLE
+                } else {
+                    exit::BAD_INPUT
+                },
+                e.to_string(),
+            )
         })
 }
 
@@ -404,44 +494,10 @@ fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
 /// A reader that went away (`brewkit … | head`) is not an error.
 fn stdout_result(written: std::io::Result<()>) -> Result<(), Failure> {
     match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
-            code: exit::BUILD_FAILED,
-            message: format!("cannot write to stdout: {e}"),
-        }),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            exit::BUILD_FAILED,
+            format!("cannot write to stdout: {e}"),
+        )),
         _ => Ok(()),
-    }
-}
-
-fn print_targets(definition: &Definition) -> Result<(), Failure> {
-    let rows: Vec<(&str, String)> = definition
-        .public_targets()
-        .map(|name| (name, describe(&definition.targets[name])))
-        .collect();
-    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    let mut out = std::io::stdout().lock();
-    let written = rows
-        .iter()
-        .try_for_each(|(name, what)| writeln!(out, "{name:<width$}  {what}"));
-    stdout_result(written)
-}
-
-/// One line on what a target is: composite members, or base, dependencies and outputs.
-fn describe(target: &Target) -> String {
-    match target {
-        Target::Composite(members) => format!("composite: {}", members.join(", ")),
-        Target::Stage(stage) => {
-            let mut parts = vec![format!(
-                "from {}",
-                stage.run.from.as_deref().unwrap_or("scratch")
-            )];
-            if !stage.depends_on.is_empty() {
-                parts.push(format!("after {}", stage.depends_on.join(", ")));
-            }
-            if !stage.output.is_empty() {
-                let locals: Vec<&str> = stage.output.iter().map(|o| o.local.as_str()).collect();
-                parts.push(format!("outputs to {}", locals.join(", ")));
-            }
-            parts.join("; ")
-        }
     }
 }

@@ -25,7 +25,7 @@ pub enum Error {
     #[error("{0}")]
     Host(String),
     /// A target's or var's solve failed.
-    #[error("{node} failed {}: {}{}", failed_where(command, &failure.step), cut(&failure.message, MESSAGE_LIMIT), render_tail(&failure.log_tail))]
+    #[error("{node} failed {}: {}{}", failed_where(command, &failure.step), cut(&reason(&failure.message), MESSAGE_LIMIT), render_tail(&failure.log_tail))]
     Failed {
         node: String,
         command: Option<String>,
@@ -67,6 +67,20 @@ fn failed_where(command: &Option<String>, step: &Option<String>) -> String {
         (None, Some(step)) => format!("at `{}`", quote_cut(step)),
         (None, None) => "to build".to_owned(),
     }
+}
+
+/// BuildKit's `message` without the command line it quotes (`executor failed running
+/// [/bin/sh -c …]: exit code: 3`, or `process "/bin/sh -c …" did not complete successfully:
+/// exit code: 3` since v0.11): the error already names the command once.
+pub fn reason(message: &str) -> String {
+    let quoted = if message.starts_with("executor failed running [") {
+        message.rsplit_once("]: ")
+    } else if message.starts_with("process \"") {
+        message.rsplit_once("\" did not complete successfully: ")
+    } else {
+        None
+    };
+    quoted.map_or_else(|| message.to_owned(), |(_, reason)| reason.to_owned())
 }
 
 fn render_tail(lines: &[String]) -> String {
@@ -113,6 +127,19 @@ fn cut(text: &str, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reason_leaves_out_the_quoted_command() {
+        assert_eq!(
+            reason("executor failed running [/bin/sh -c echo a]: b]: exit code: 3"),
+            "exit code: 3"
+        );
+        assert_eq!(
+            reason(r#"process "/bin/sh -c false" did not complete successfully: exit code: 1"#),
+            "exit code: 1"
+        );
+        assert_eq!(reason("context canceled"), "context canceled");
+    }
 
     #[test]
     fn short_text_is_quoted_whole() {
@@ -166,7 +193,11 @@ mod tests {
         };
         let message = error.to_string();
         assert!(message.len() < 10 * 1024, "{} bytes", message.len());
-        assert!(message.contains("]: exit code: 1"), "{message}");
+        assert!(message.contains("`: exit code: 1"), "{message}");
+        assert!(
+            !message.contains("[/bin/sh -c"),
+            "the command is quoted once: {message}"
+        );
         assert!(message.contains("File name too long"), "{message}");
         assert_eq!(message.lines().count(), 2 + LOG_TAIL, "every line is kept");
     }

@@ -33,14 +33,14 @@ use tokio::{
     task::JoinSet,
 };
 
-pub use error::{Error, SolveFailure, LOG_TAIL};
-pub use event::BuildEvent;
+pub use error::{reason as failure_reason, Error, SolveFailure, LOG_TAIL};
+pub use event::{exit_code, BuildEvent, NodeFailure, NodeResult, NodeStatus};
 
 use export::{Exporter, Exports, Request};
 use images::Images;
 use node::{Before, Done, Shared};
 use route::Router;
-use schedule::{Outcome, Scheduler};
+use schedule::{Outcome, Scheduler, Status};
 
 /// How long a built target's outputs may wait for other targets' to go out with them.
 const EXPORT_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -71,6 +71,11 @@ pub async fn build(
     events: UnboundedSender<BuildEvent>,
 ) -> Result<(), Error> {
     host::check_outputs(definition, plan, config, &options.context)?;
+    let _ = events.send(BuildEvent::Planned {
+        nodes: plan.nodes.iter().map(Node::label).collect(),
+        jobs: options.jobs,
+        no_cache: options.no_cache,
+    });
     let session_options = host::session_options(definition, plan, config, &options.context)?;
     let context = session_options.dirs[lower::CONTEXT].clone();
     let session = Session::start(client, session_options.clone()).await?;
@@ -155,6 +160,8 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
     let mut tasks: JoinSet<Result<Done, Error>> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, Node> = HashMap::new();
     let mut started: HashMap<Node, Instant> = HashMap::new();
+    // How long each node that ended took, for the build's last event.
+    let ended: std::cell::RefCell<HashMap<Node, std::time::Duration>> = Default::default();
     let mut states: HashMap<String, State> = HashMap::new();
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     let mut written: Vec<PathBuf> = Vec::new();
@@ -165,21 +172,44 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
     let mut held: BTreeMap<usize, (Request, Instant)> = BTreeMap::new();
 
     // A node is finished when it and everything it needs is done, outputs included.
+    let took = |node: &Node, started: &HashMap<Node, Instant>| {
+        let duration = started.get(node).map(Instant::elapsed).unwrap_or_default();
+        ended.borrow_mut().insert(node.clone(), duration);
+        duration
+    };
     let finished = |done: Vec<Node>, started: &HashMap<Node, Instant>| {
         for node in done {
-            if let Some(start) = started.get(&node) {
+            if started.contains_key(&node) {
+                let duration = took(&node, started);
                 let _ = events.send(BuildEvent::Finished {
                     node: node.label(),
-                    duration: start.elapsed(),
+                    duration,
                 });
             }
         }
     };
+    let cancelled = |node: &Node, started: &HashMap<Node, Instant>| {
+        let duration = took(node, started);
+        let _ = events.send(BuildEvent::Cancelled {
+            node: node.label(),
+            duration,
+        });
+    };
     // A failure of a node whose need failed is that need's failure, already reported.
-    let failed = |node: &Node, e: Error, scheduler: &mut Scheduler, errors: &mut Vec<Error>| {
+    let failed = |node: &Node,
+                  e: Error,
+                  scheduler: &mut Scheduler,
+                  errors: &mut Vec<Error>,
+                  started: &HashMap<Node, Instant>| {
         if scheduler.need_broken(node) {
+            cancelled(node, started);
             scheduler.finish(node, Outcome::Cancelled);
         } else {
+            let _ = events.send(BuildEvent::Failed {
+                node: node.label(),
+                duration: took(node, started),
+                failure: event::NodeFailure::of(&e),
+            });
             errors.push(e);
             scheduler.finish(node, Outcome::Failed);
         }
@@ -205,7 +235,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                     let handle = tasks.spawn(async move { shared.run(&task_node, work).await });
                     running.insert(handle.id(), node);
                 }
-                Err(e) => failed(&node, e, &mut scheduler, &mut errors),
+                Err(e) => failed(&node, e, &mut scheduler, &mut errors, &started),
             }
         }
         if scheduler.stopped() {
@@ -265,12 +295,19 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                     Ok(Ok(Done::Composite)) => {
                         finished(scheduler.finish(&node, Outcome::Ok), &started);
                     }
-                    Ok(Err(e)) => failed(&node, e, &mut scheduler, &mut errors),
+                    Ok(Err(e)) => failed(&node, e, &mut scheduler, &mut errors, &started),
                     Err(e) if e.is_panic() => {
-                        errors.push(Error::Internal(format!("the task of {} panicked", node.label())));
+                        let e = Error::Internal(format!("the task of {} panicked", node.label()));
+                        let _ = events.send(BuildEvent::Failed {
+                            node: node.label(),
+                            duration: took(&node, &started),
+                            failure: event::NodeFailure::of(&e),
+                        });
+                        errors.push(e);
                         scheduler.finish(&node, Outcome::Failed);
                     }
                     Err(_) => {
+                        cancelled(&node, &started);
                         scheduler.finish(&node, Outcome::Cancelled);
                     }
                 }
@@ -283,12 +320,27 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                         written.extend(locals);
                         finished(scheduler.finish(&done.node, Outcome::Ok), &started);
                     }
-                    Err(e) => failed(&done.node, e, &mut scheduler, &mut errors),
+                    Err(e) => failed(&done.node, e, &mut scheduler, &mut errors, &started),
                 }
             }
         }
     }
     exporter.stop().await;
+    let ended = ended.into_inner();
+    let nodes = scheduler
+        .statuses()
+        .map(|(node, status)| NodeResult {
+            node: node.label(),
+            status: match status {
+                Status::Done => NodeStatus::Done,
+                Status::Failed => NodeStatus::Failed,
+                Status::Cancelled | Status::Running | Status::Built { .. } => NodeStatus::Cancelled,
+                Status::Waiting | Status::Skipped => NodeStatus::Skipped,
+            },
+            duration: ended.get(node).copied(),
+        })
+        .collect();
+    let _ = events.send(BuildEvent::Ended { nodes });
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors.remove(0)),

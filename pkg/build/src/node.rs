@@ -36,15 +36,20 @@ pub(crate) struct Shared {
 }
 
 /// What a node will do.
+// One per node, moved once into its task: the size of the target variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Work {
     Composite,
     Target {
         state: State,
+        /// The state marshalled, its vertices claimed for this node's progress.
+        definition: Box<brewkit_llb::pb::Definition>,
         command: Option<String>,
         outputs: Vec<(String, PathBuf)>,
     },
     Var {
-        state: State,
+        /// The var's run marshalled, its vertices claimed for this node's progress.
+        definition: Box<brewkit_llb::pb::Definition>,
         command: Option<String>,
     },
 }
@@ -174,8 +179,13 @@ impl Shared {
                     .iter()
                     .map(|o| (o.artifact.clone(), clean_join(&self.context, &o.local)))
                     .collect();
+                // Claimed here, in plan order, not in the solve's task: a target built on a
+                // running one shares its vertices, which stay under the first.
+                let definition = Box::new(state.marshal());
+                self.router.claim(&node.label(), &definition);
                 Ok(Work::Target {
                     state,
+                    definition,
                     command: run.command.clone(),
                     outputs,
                 })
@@ -185,8 +195,11 @@ impl Shared {
                 let run = &self.definition.vars[name].run;
                 let base = self.base(&planned.base, &run.platform, before)?;
                 let sources = self.copy_sources(&planned.copy_sources, &run.platform, before)?;
+                let state = lower::lower_var(run, base, &sources, &self.lowering(run, before));
+                let definition = Box::new(state.marshal());
+                self.router.claim(&node.label(), &definition);
                 Ok(Work::Var {
-                    state: lower::lower_var(run, base, &sources, &self.lowering(run, before)),
+                    definition,
                     command: run.command.clone(),
                 })
             }
@@ -200,20 +213,23 @@ impl Shared {
             Work::Composite => Ok(Done::Composite),
             Work::Target {
                 state,
+                definition,
                 command,
                 outputs,
             } => {
-                let definition = state.marshal();
                 if !definition.def.is_empty() {
-                    self.solve(&label, &command, definition).await?;
+                    self.solve(&label, &command, *definition).await?;
                 }
                 Ok(Done::Target {
                     state: Box::new(state),
                     outputs,
                 })
             }
-            Work::Var { state, command } => {
-                let reference = self.solve(&label, &command, state.marshal()).await?;
+            Work::Var {
+                definition,
+                command,
+            } => {
+                let reference = self.solve(&label, &command, *definition).await?;
                 let stdout = self
                     .gateway
                     .read_file(&reference, lower::VAR_OUTPUT_FILE)
@@ -237,7 +253,6 @@ impl Shared {
         command: &Option<String>,
         definition: brewkit_llb::pb::Definition,
     ) -> Result<String, Error> {
-        self.router.claim(label, &definition);
         match self.gateway.solve(definition).await {
             Ok(reference) => Ok(reference),
             Err(e) => Err(Error::Failed {

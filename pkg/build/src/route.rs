@@ -114,7 +114,11 @@ impl Router {
                         if tail.lines.len() == LOG_TAIL {
                             tail.lines.pop_front();
                         }
-                        tail.lines.push_back(line.to_owned());
+                        // As a terminal shows it: what the last `\r` redraw wrote, so that
+                        // a progress bar never breaks the error's layout.
+                        let line = line.trim_end_matches('\r');
+                        let shown = line.rsplit('\r').next().unwrap_or(line);
+                        tail.lines.push_back(shown.to_owned());
                     }
                 }
                 Event::Completed {
@@ -199,5 +203,6 @@ pub(crate) fn vertex_of(event: &Event) -> &str {
         | Event::Log { vertex, .. }
         | Event::Transfer { vertex, .. }
         | Event::Warning { vertex, .. } => vertex,
+        Event::Raw(_) => "",
     }
 }

@@ -5,6 +5,10 @@
 
 use std::{
     collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, SystemTime},
 };
 
@@ -51,6 +55,30 @@ pub enum Event {
     },
     /// A warning BuildKit attached to a vertex.
     Warning { vertex: String, message: String },
+    /// A status message as BuildKit sent it, before the events above (only after
+    /// [`keep_raw`]: `--progress rawjson` prints it).
+    Raw(RawStatus),
+}
+
+/// A status message as BuildKit sent it; equal only to itself.
+#[derive(Debug, Clone)]
+pub struct RawStatus(pub Arc<StatusResponse>);
+
+impl PartialEq for RawStatus {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RawStatus {}
+
+/// Whether decoders pass on the status messages as they came (a process-wide switch, so that
+/// no decoder pays for a copy nobody reads).
+static KEEP_RAW: AtomicBool = AtomicBool::new(false);
+
+/// From now on, every decoder sends [`Event::Raw`] before the events of each status message.
+pub fn keep_raw() {
+    KEEP_RAW.store(true, Ordering::Relaxed);
 }
 
 #[derive(Debug, Default, Clone)]
@@ -77,6 +105,9 @@ impl StatusDecoder {
     /// The events that `status` adds to what was seen so far.
     pub fn decode(&mut self, status: StatusResponse) -> Vec<Event> {
         let mut events = Vec::new();
+        if KEEP_RAW.load(Ordering::Relaxed) {
+            events.push(Event::Raw(RawStatus(Arc::new(status.clone()))));
+        }
         for vertex in status.vertexes {
             let seen = self.vertices.entry(vertex.digest.clone()).or_default();
             if vertex.cached && !seen.cached {

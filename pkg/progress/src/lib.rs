@@ -1,19 +1,28 @@
 //! Renders build progress: `tty` (a live view of the running targets, see [`tty`]), `plain` (a
-//! line per event, `[target]` prefixes, command output), `json` (a JSON object per line) and
-//! `quiet` (nothing). `auto` is `tty` on a terminal, `plain` elsewhere. `NO_COLOR` turns colors
-//! off.
+//! line per event, `[target]` prefixes, command output, see [`plain`]), `json` (a JSON object
+//! per line, see [`json`]), `rawjson` (BuildKit's own status as buildctl prints it, see
+//! [`rawjson`]) and `quiet` (nothing). `auto` is `tty` on a terminal, `plain` elsewhere.
+//! `NO_COLOR` turns colors off. Every mode but `quiet` and `rawjson` ends with how each target
+//! ended: a summary line, or JSON's `result`.
 
 pub mod cache;
+pub mod json;
+pub mod plain;
+pub mod rawjson;
+pub mod text;
 pub mod tty;
+
+mod steps;
+mod tally;
 
 use std::{
     io::{IsTerminal, Write},
-    time::Duration,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
 };
 
 use brewkit_build::BuildEvent;
-use brewkit_buildkit::progress::{Event, LogStream};
-use serde_json::json;
+use brewkit_buildkit::progress::Event;
 
 /// How progress is shown (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,6 +32,7 @@ pub enum Mode {
     Tty,
     Plain,
     Json,
+    RawJson,
     Quiet,
 }
 
@@ -34,10 +44,11 @@ impl std::str::FromStr for Mode {
             "tty" => Self::Tty,
             "plain" => Self::Plain,
             "json" => Self::Json,
+            "rawjson" => Self::RawJson,
             "quiet" => Self::Quiet,
             other => {
                 return Err(format!(
-                    "unknown progress mode {other:?}: auto, tty, plain, json or quiet"
+                    "unknown progress mode {other:?}: auto, tty, plain, json, rawjson or quiet"
                 ))
             }
         })
@@ -60,223 +71,153 @@ pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Writes events to `out` in a mode.
-pub struct Renderer<W: Write> {
-    mode: Mode,
-    out: Option<W>,
-    live: Option<tty::Live<W>>,
+/// Whether this runs in a GitHub Actions job (`GITHUB_ACTIONS=true`).
+pub fn github_actions() -> bool {
+    std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-fn seconds(duration: &Duration) -> String {
-    format!("{:.1}s", duration.as_secs_f64())
+/// Where renderers read the time: the system's, or one set by hand (golden tests).
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<Arc<Mutex<SystemTime>>>);
+
+impl Clock {
+    /// The system's clock.
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// A clock standing at `at` until [`Clock::advance`] moves it.
+    pub fn manual(at: SystemTime) -> Self {
+        Self(Some(Arc::new(Mutex::new(at))))
+    }
+
+    /// Moves a manual clock on (the system's moves by itself).
+    pub fn advance(&self, by: Duration) {
+        if let Some(at) = &self.0 {
+            *at.lock().unwrap_or_else(|e| e.into_inner()) += by;
+        }
+    }
+
+    /// The time now.
+    pub fn now(&self) -> SystemTime {
+        match &self.0 {
+            Some(at) => *at.lock().unwrap_or_else(|e| e.into_inner()),
+            None => SystemTime::now(),
+        }
+    }
+
+    /// The time from `earlier` to now (zero if the clock went back).
+    pub fn since(&self, earlier: SystemTime) -> Duration {
+        self.now().duration_since(earlier).unwrap_or_default()
+    }
+}
+
+/// How a renderer is set up besides its mode.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub clock: Clock,
+    /// Colors in `tty` mode.
+    pub color: bool,
+    /// GitHub Actions groups and annotations in `plain` mode.
+    pub github: bool,
+}
+
+impl Options {
+    /// From the environment: the system clock, `NO_COLOR`, `GITHUB_ACTIONS`.
+    pub fn from_env() -> Self {
+        Self {
+            clock: Clock::system(),
+            color: color_enabled(),
+            github: github_actions(),
+        }
+    }
+}
+
+enum Output<W: Write> {
+    Live(tty::Live<W>),
+    Plain(plain::Plain<W>),
+    Json(json::Json<W>),
+    RawJson(W),
+    Quiet,
+}
+
+/// Writes events to `out` in a mode.
+pub struct Renderer<W: Write> {
+    output: Output<W>,
+    tally: tally::Tally,
+    clock: Clock,
 }
 
 impl<W: Write> Renderer<W> {
-    /// A renderer writing to `out` (`auto` resolved against stderr).
+    /// A renderer writing to `out` (`auto` resolved against stderr), set up from the
+    /// environment.
     pub fn new(mode: Mode, out: W) -> Self {
-        let mode = mode.resolve();
-        if mode == Mode::Tty {
-            return Self {
-                mode,
-                out: None,
-                live: Some(tty::Live::new(out, color_enabled())),
-            };
-        }
+        Self::with_options(mode, out, Options::from_env())
+    }
+
+    /// A renderer writing to `out` with `options`.
+    pub fn with_options(mode: Mode, out: W, options: Options) -> Self {
+        let output = match mode.resolve() {
+            Mode::Tty => Output::Live(tty::Live::new(out, options.color)),
+            Mode::Json => Output::Json(json::Json::new(out)),
+            Mode::RawJson => Output::RawJson(out),
+            Mode::Quiet => Output::Quiet,
+            Mode::Plain | Mode::Auto => Output::Plain(plain::Plain::new(out, options.github)),
+        };
         Self {
-            mode,
-            out: Some(out),
-            live: None,
+            output,
+            tally: tally::Tally::new(&options.clock),
+            clock: options.clock,
         }
     }
 
     /// Renders one event. Errors writing are ignored: progress must never fail a build.
     pub fn event(&mut self, event: &BuildEvent) {
-        if let Some(live) = &mut self.live {
-            live.event(event);
-            return;
+        self.tally.event(event);
+        match &mut self.output {
+            Output::Live(live) => live.event(event, &self.tally),
+            Output::Plain(plain) => plain.event(event, &self.tally, &self.clock),
+            Output::Json(json) => json.event(event, &self.tally, &self.clock),
+            Output::RawJson(out) => {
+                if let BuildEvent::Progress {
+                    event: Event::Raw(status),
+                    ..
+                } = event
+                {
+                    let _ = writeln!(out, "{}", rawjson::to_json(status));
+                }
+            }
+            Output::Quiet => {}
         }
-        let Some(out) = &mut self.out else { return };
-        let _ = match self.mode {
-            Mode::Json => writeln!(out, "{}", to_json(event)),
-            Mode::Plain => plain(out, event),
-            _ => Ok(()),
-        };
     }
 
     /// Lets the live view refresh its clocks; call it while no event comes.
     pub fn tick(&mut self) {
-        if let Some(live) = &mut self.live {
-            live.tick();
+        if let Output::Live(live) = &mut self.output {
+            live.tick(&self.tally);
         }
     }
 
-    /// Ends the output (clears the live area).
-    pub fn finish(&mut self) {
-        if let Some(live) = &mut self.live {
-            live.finish();
+    /// Ends the output: clears the live area and sums the build up. `error` is the message and
+    /// exit code the build ended with: the JSON stream reports it as its `error` event (the
+    /// caller prints it in the other modes, see [`Renderer::reports_errors`]).
+    pub fn finish(&mut self, error: Option<(&str, u8)>) {
+        match &mut self.output {
+            Output::Live(live) => live.finish(&self.tally, &self.clock),
+            Output::Plain(plain) => plain.finish(&self.tally, &self.clock),
+            Output::Json(json) => json.finish(error, &self.tally, &self.clock),
+            Output::RawJson(out) => {
+                let _ = out.flush();
+            }
+            Output::Quiet => {}
         }
     }
-}
 
-fn plain(out: &mut impl Write, event: &BuildEvent) -> std::io::Result<()> {
-    match event {
-        BuildEvent::Started { node } => writeln!(out, "[{node}] started"),
-        BuildEvent::Finished { node, duration } => {
-            writeln!(out, "[{node}] done in {}", seconds(duration))
-        }
-        BuildEvent::Exported { node, local } => {
-            writeln!(out, "[{node}] output written to {}", local.display())
-        }
-        BuildEvent::Progress { node, event } => match event {
-            Event::Started { name, .. } => writeln!(out, "[{node}] {name}"),
-            Event::Cached { name, .. } => writeln!(out, "[{node}] CACHED {name}"),
-            Event::Completed {
-                name,
-                error: Some(error),
-                ..
-            } => writeln!(out, "[{node}] ERROR {name}: {error}"),
-            Event::Completed {
-                name,
-                duration: Some(duration),
-                error: None,
-                ..
-            } => writeln!(out, "[{node}] DONE {} {name}", seconds(duration)),
-            Event::Log { data, .. } => {
-                for line in String::from_utf8_lossy(data).lines() {
-                    writeln!(out, "[{node}] | {line}")?;
-                }
-                Ok(())
-            }
-            Event::Warning { message, .. } => {
-                writeln!(out, "[{node}] WARNING {message}")
-            }
-            Event::Completed { .. } | Event::Transfer { .. } => Ok(()),
-        },
-    }
-}
-
-/// The JSON form of an event.
-pub fn to_json(event: &BuildEvent) -> serde_json::Value {
-    match event {
-        BuildEvent::Started { node } => json!({"event": "started", "node": node}),
-        BuildEvent::Finished { node, duration } => {
-            json!({"event": "finished", "node": node, "seconds": duration.as_secs_f64()})
-        }
-        BuildEvent::Exported { node, local } => {
-            json!({"event": "exported", "node": node, "local": local})
-        }
-        BuildEvent::Progress { node, event } => match event {
-            Event::Started { vertex, name, .. } => {
-                json!({"event": "vertex-started", "node": node, "vertex": vertex, "name": name})
-            }
-            Event::Cached { vertex, name } => {
-                json!({"event": "vertex-cached", "node": node, "vertex": vertex, "name": name})
-            }
-            Event::Completed {
-                vertex,
-                name,
-                duration,
-                error,
-            } => json!({
-                "event": "vertex-completed", "node": node, "vertex": vertex, "name": name,
-                "seconds": duration.map(|d| d.as_secs_f64()), "error": error,
-            }),
-            Event::Log {
-                vertex,
-                stream,
-                data,
-            } => json!({
-                "event": "log", "node": node, "vertex": vertex,
-                "stream": if *stream == LogStream::Stderr { "stderr" } else { "stdout" },
-                "data": String::from_utf8_lossy(data),
-            }),
-            Event::Transfer {
-                vertex,
-                id,
-                current,
-                total,
-                completed,
-            } => json!({
-                "event": "transfer", "node": node, "vertex": vertex, "id": id,
-                "current": current, "total": total, "completed": completed,
-            }),
-            Event::Warning { vertex, message } => {
-                json!({"event": "warning", "node": node, "vertex": vertex, "message": message})
-            }
-        },
+    /// Whether [`Renderer::finish`] reports the build's error itself (JSON).
+    pub fn reports_errors(&self) -> bool {
+        matches!(self.output, Output::Json(_))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn render(mode: Mode, events: &[BuildEvent]) -> String {
-        let mut out = Vec::new();
-        let mut renderer = Renderer::new(mode, &mut out);
-        for event in events {
-            renderer.event(event);
-        }
-        String::from_utf8(out).unwrap()
-    }
-
-    fn sample() -> Vec<BuildEvent> {
-        vec![
-            BuildEvent::Started {
-                node: "build".into(),
-            },
-            BuildEvent::Progress {
-                node: "build".into(),
-                event: Event::Cached {
-                    vertex: "sha256:a".into(),
-                    name: "[build] copy".into(),
-                },
-            },
-            BuildEvent::Progress {
-                node: "build".into(),
-                event: Event::Log {
-                    vertex: "sha256:b".into(),
-                    stream: LogStream::Stdout,
-                    data: b"one\ntwo\n".to_vec(),
-                },
-            },
-            BuildEvent::Finished {
-                node: "build".into(),
-                duration: Duration::from_millis(1500),
-            },
-        ]
-    }
-
-    #[test]
-    fn plain_prefixes_every_line_with_its_target() {
-        let text = render(Mode::Plain, &sample());
-        assert_eq!(
-            text,
-            "[build] started\n[build] CACHED [build] copy\n[build] | one\n[build] | two\n[build] done in 1.5s\n"
-        );
-    }
-
-    #[test]
-    fn json_is_one_object_per_line() {
-        let text = render(Mode::Json, &sample());
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 4);
-        assert_eq!(lines[2]["event"], "log");
-        assert_eq!(lines[2]["data"], "one\ntwo\n");
-        assert_eq!(lines[3]["seconds"], 1.5);
-    }
-
-    #[test]
-    fn quiet_says_nothing() {
-        assert_eq!(render(Mode::Quiet, &sample()), "");
-    }
-
-    #[test]
-    fn modes_parse() {
-        assert_eq!("plain".parse::<Mode>().unwrap(), Mode::Plain);
-        assert!("fancy".parse::<Mode>().is_err());
-    }
-}
+mod tests;

@@ -1,15 +1,23 @@
 //! The live terminal view (like buildx's): one line per running target with its current step and
-//! elapsed time, and its latest log line; finished targets are printed once above the live area
-//! with their duration and how many steps came from the cache.
+//! elapsed time, and its latest log line; under `-j`, the targets still queued. Finished targets
+//! are printed once above the live area with their duration and how many steps came from the
+//! cache; failed ones with BuildKit's reason (the command is named once, in the error below),
+//! cancelled ones marked `CANCELED`. The build's summary comes last.
 
 use std::{
     io::Write,
     time::{Duration, Instant},
 };
 
-use brewkit_build::BuildEvent;
+use brewkit_build::{BuildEvent, NodeStatus};
 use brewkit_buildkit::progress::Event;
 use crossterm::{cursor, queue, style, terminal};
+
+use crate::{
+    tally::Tally,
+    text::{one_line, seconds, Lines},
+    Clock,
+};
 
 /// How often the live area is redrawn at most.
 const REDRAW: Duration = Duration::from_millis(80);
@@ -20,9 +28,7 @@ struct Running {
     started: Instant,
     step: String,
     last_log: String,
-    steps: usize,
-    cached: usize,
-    failed: Option<String>,
+    lines: Lines,
 }
 
 /// The live view's state.
@@ -35,10 +41,6 @@ pub struct Live<W: Write> {
     drawn: u16,
     last_draw: Option<Instant>,
     frame: usize,
-}
-
-fn seconds(duration: Duration) -> String {
-    format!("{:.1}s", duration.as_secs_f64())
 }
 
 impl<W: Write> Live<W> {
@@ -59,34 +61,55 @@ impl<W: Write> Live<W> {
         self.running.iter_mut().find(|r| r.node == node)
     }
 
-    /// Takes an event into the view and redraws when due.
-    pub fn event(&mut self, event: &BuildEvent) {
+    /// Takes `node` out of the live area; whether it was there.
+    fn ended(&mut self, node: &str) -> bool {
+        let at = self.running.iter().position(|r| r.node == node);
+        at.map(|at| self.running.remove(at)).is_some()
+    }
+
+    /// Takes an event into the view and redraws when due; `tally` knows how targets went.
+    pub(crate) fn event(&mut self, event: &BuildEvent, tally: &Tally) {
         let mut urgent = false;
         match event {
-            BuildEvent::Started { node } => self.running.push(Running {
-                node: node.clone(),
-                started: Instant::now(),
-                step: String::new(),
-                last_log: String::new(),
-                steps: 0,
-                cached: 0,
-                failed: None,
-            }),
+            BuildEvent::Planned { .. } | BuildEvent::Ended { .. } => urgent = true,
+            BuildEvent::Started { node } => {
+                self.running.push(Running {
+                    node: node.clone(),
+                    started: Instant::now(),
+                    step: String::new(),
+                    last_log: String::new(),
+                    lines: Lines::default(),
+                });
+                urgent = true;
+            }
             BuildEvent::Finished { node, duration } => {
-                if let Some(at) = self.running.iter().position(|r| r.node == *node) {
-                    let done = self.running.remove(at);
-                    let cached = if done.steps > 0 && done.cached == done.steps {
-                        " CACHED".to_owned()
-                    } else if done.cached > 0 {
-                        format!(" ({} of {} steps cached)", done.cached, done.steps)
-                    } else {
-                        String::new()
-                    };
+                if self.ended(node) {
                     self.pending.push((
-                        format!("✔ {node} {}{cached}", seconds(*duration)),
+                        format!("✔ {node} {}{}", seconds(*duration), tally.cache_note(node)),
                         Some(style::Color::Green),
                     ));
                 }
+                urgent = true;
+            }
+            BuildEvent::Failed {
+                node,
+                duration,
+                failure,
+            } => {
+                self.ended(node);
+                let reason = failure.reason.lines().next().unwrap_or_default();
+                self.pending.push((
+                    format!("✘ {node} {} {reason}", seconds(*duration)),
+                    Some(style::Color::Red),
+                ));
+                urgent = true;
+            }
+            BuildEvent::Cancelled { node, duration } => {
+                self.ended(node);
+                self.pending.push((
+                    format!("⊘ {node} {} CANCELED", seconds(*duration)),
+                    Some(style::Color::Yellow),
+                ));
                 urgent = true;
             }
             BuildEvent::Exported { node, local } => {
@@ -98,8 +121,10 @@ impl<W: Write> Live<W> {
                 node,
                 event: Event::Warning { message, .. },
             } => {
-                self.pending
-                    .push((format!("! {node} {message}"), Some(style::Color::Yellow)));
+                self.pending.push((
+                    format!("! {node} {}", one_line(message)),
+                    Some(style::Color::Yellow),
+                ));
                 urgent = true;
             }
             BuildEvent::Progress { node, event } => {
@@ -107,51 +132,58 @@ impl<W: Write> Live<W> {
                     return;
                 };
                 match event {
-                    Event::Started { name, .. } => view.step = name.clone(),
-                    Event::Cached { .. } => view.cached += 1,
-                    Event::Completed { error, name, .. } => {
-                        view.steps += 1;
-                        if let Some(error) = error {
-                            view.failed = Some(format!("{name}: {error}"));
-                        }
-                    }
+                    Event::Started { name, .. } => view.step = one_line(name),
                     Event::Log { data, .. } => {
-                        if let Some(line) = String::from_utf8_lossy(data)
-                            .lines()
+                        // Whole lines only, as a terminal shows them (the text after `\r`).
+                        if let Some(line) = view
+                            .lines
+                            .push(data)
+                            .into_iter()
                             .rev()
                             .find(|l| !l.trim().is_empty())
                         {
-                            view.last_log = line.to_owned();
+                            view.last_log = line;
                         }
                     }
-                    Event::Transfer { .. } | Event::Warning { .. } => {}
-                }
-                if let Some(failed) = self.running(node).and_then(|v| v.failed.take()) {
-                    self.pending
-                        .push((format!("✘ {node} {failed}"), Some(style::Color::Red)));
-                    urgent = true;
+                    _ => {}
                 }
             }
         }
         if urgent || self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW) {
-            let _ = self.draw();
+            let _ = self.draw(tally);
         }
     }
 
     /// Redraws the live area (elapsed times move even without events).
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self, tally: &Tally) {
         if self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW) {
-            let _ = self.draw();
+            let _ = self.draw(tally);
         }
     }
 
-    /// Clears the live area for good (the build ended).
-    pub fn finish(&mut self) {
+    /// Clears the live area for good (the build ended) and prints the build's summary.
+    pub(crate) fn finish(&mut self, tally: &Tally, clock: &Clock) {
         self.running.clear();
-        let _ = self.draw();
+        if tally.planned() {
+            let failed = tally.results().iter().any(|r| r.status != NodeStatus::Done);
+            let color = if failed {
+                style::Color::Red
+            } else {
+                style::Color::Green
+            };
+            self.pending.push((tally.summary(clock), Some(color)));
+        }
+        let _ = self.draw_queue(None);
     }
 
-    fn draw(&mut self) -> std::io::Result<()> {
+    fn draw(&mut self, tally: &Tally) -> std::io::Result<()> {
+        let queued = tally.queued();
+        let queued = (tally.parallel() && !queued.is_empty())
+            .then(|| format!("  queued: {}", queued.join(", ")));
+        self.draw_queue(queued)
+    }
+
+    fn draw_queue(&mut self, queued: Option<String>) -> std::io::Result<()> {
         self.last_draw = Some(Instant::now());
         self.frame = self.frame.wrapping_add(1);
         let width = terminal::size().map_or(100, |(w, _)| w as usize).max(20);
@@ -167,8 +199,7 @@ impl<W: Write> Live<W> {
             self.line(&line, color, width)?;
         }
         let spinner = SPINNER[self.frame % SPINNER.len()];
-        let mut drawn = 0u16;
-        let lines: Vec<(String, Option<style::Color>)> = self
+        let mut lines: Vec<(String, Option<style::Color>)> = self
             .running
             .iter()
             .flat_map(|r| {
@@ -187,6 +218,8 @@ impl<W: Write> Live<W> {
                 out
             })
             .collect();
+        lines.extend(queued.map(|q| (q, Some(style::Color::DarkGrey))));
+        let mut drawn = 0u16;
         for (line, color) in lines {
             self.line(&line, color, width)?;
             drawn += 1;
@@ -212,77 +245,5 @@ impl<W: Write> Live<W> {
             ),
             None => queue!(self.out, style::Print(text), style::Print("\r\n")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finished_targets_are_printed_once_with_cache_marks() {
-        let mut out = Vec::new();
-        {
-            let mut live = Live::new(&mut out, false);
-            live.event(&BuildEvent::Started {
-                node: "build".into(),
-            });
-            for vertex in ["a", "b"] {
-                live.event(&BuildEvent::Progress {
-                    node: "build".into(),
-                    event: Event::Cached {
-                        vertex: vertex.into(),
-                        name: vertex.into(),
-                    },
-                });
-                live.event(&BuildEvent::Progress {
-                    node: "build".into(),
-                    event: Event::Completed {
-                        vertex: vertex.into(),
-                        name: vertex.into(),
-                        duration: None,
-                        error: None,
-                    },
-                });
-            }
-            live.event(&BuildEvent::Finished {
-                node: "build".into(),
-                duration: Duration::from_millis(300),
-            });
-            live.finish();
-        }
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.matches("✔ build 0.3s CACHED").count(), 1, "{text:?}");
-        assert!(
-            !text.contains("\u{1b}[38"),
-            "no colors when disabled: {text:?}"
-        );
-    }
-
-    #[test]
-    fn failures_are_printed_in_red_when_colors_are_on() {
-        let mut out = Vec::new();
-        {
-            let mut live = Live::new(&mut out, true);
-            live.event(&BuildEvent::Started {
-                node: "test".into(),
-            });
-            live.event(&BuildEvent::Progress {
-                node: "test".into(),
-                event: Event::Completed {
-                    vertex: "v".into(),
-                    name: "go test".into(),
-                    duration: None,
-                    error: Some("exit code: 1".into()),
-                },
-            });
-            live.finish();
-        }
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("✘ test go test: exit code: 1"), "{text:?}");
-        assert!(
-            text.contains("\u{1b}[38;5;9m") || text.contains("\u{1b}[38"),
-            "{text:?}"
-        );
     }
 }
