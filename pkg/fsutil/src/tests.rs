@@ -778,14 +778,33 @@ async fn sender_reports_a_file_it_cannot_read() {
 
 #[tokio::test]
 async fn sender_reports_an_unreadable_file_when_not_root() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // Root reads any file, whatever its mode: run this very test again as `nobody`.
+        let name = "tests::sender_reports_an_unreadable_file_when_not_root";
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1"])
+            .env("TMPDIR", std::env::temp_dir())
+            .output()
+            .expect("setpriv (util-linux) runs the test as an unprivileged user");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "as nobody: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return;
+    }
     let src = tempfile::tempdir().unwrap();
     let root = src.path();
     write(root, "locked", b"content");
     chmod(root, "locked", 0o000);
-    if fs::File::open(root.join("locked")).is_ok() {
-        // Root (or CAP_DAC_OVERRIDE): permissions do not apply; covered by the test above.
-        return;
-    }
+    assert!(
+        fs::File::open(root.join("locked")).is_err(),
+        "not root, so the mode applies"
+    );
     let dst = tempfile::tempdir().unwrap();
     let (sent, received) = transfer(root, dst.path(), &Filter::all()).await;
     let err = sent.unwrap_err();
@@ -806,12 +825,9 @@ async fn fifo_is_sent_as_a_pipe_and_never_read() {
     let src = tempfile::tempdir().unwrap();
     let root = src.path();
     write(root, "a", b"a");
-    let made = std::process::Command::new("mkfifo")
-        .arg(root.join("pipe"))
-        .status();
-    if !made.is_ok_and(|s| s.success()) {
-        return; // no mkfifo here
-    }
+    let path = std::ffi::CString::new(root.join("pipe").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0, "mkfifo");
     chmod(root, "pipe", 0o644);
     let (task, tx, mut rx) = scripted_sender(root, Filter::all());
     let listing = read_listing(&mut rx).await;
