@@ -284,6 +284,13 @@ mod tests {
     #[test]
     fn a_target_limits_the_graph_to_what_it_reaches() {
         let edges = edges(&fixture(), &["lint".into()]).unwrap();
+        assert!(!edges.is_empty(), "lint reaches build");
+        assert!(
+            edges
+                .iter()
+                .any(|(a, _, _)| matches!(a, GraphNode::Target(n) if n == "lint")),
+            "{edges:?}"
+        );
         assert!(edges
             .iter()
             .all(|(a, _, _)| matches!(a, GraphNode::Target(n) if n == "lint" || n == "build")));

@@ -417,8 +417,12 @@ fn quiet_says_nothing() {
 
 #[test]
 fn modes_parse() {
+    assert_eq!("auto".parse::<Mode>().unwrap(), Mode::Auto);
+    assert_eq!("tty".parse::<Mode>().unwrap(), Mode::Tty);
     assert_eq!("plain".parse::<Mode>().unwrap(), Mode::Plain);
+    assert_eq!("json".parse::<Mode>().unwrap(), Mode::Json);
     assert_eq!("rawjson".parse::<Mode>().unwrap(), Mode::RawJson);
+    assert_eq!("quiet".parse::<Mode>().unwrap(), Mode::Quiet);
     assert!("fancy".parse::<Mode>().is_err());
 }
 

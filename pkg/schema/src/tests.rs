@@ -20,9 +20,24 @@ fn assert_one(value: serde_json::Value, path: &str, needle: &str) {
 }
 
 #[test]
-fn embedded_schemas_compile() {
-    for schema in [Schema::BuildDefinitionV1, Schema::ConfigV1] {
-        schema.compiled();
+fn embedded_schemas_compile_and_judge() {
+    // Each compiles (a panic otherwise) and tells a valid document from an invalid one.
+    let valid = [
+        (
+            Schema::BuildDefinitionV1,
+            serde_json::json!({"apiVersion": "brewkit/v1", "targets": {}}),
+        ),
+        (
+            Schema::ConfigV1,
+            serde_json::json!({"entitlements": ["ssh"]}),
+        ),
+    ];
+    for (schema, document) in valid {
+        assert!(validate(schema, &document).is_empty(), "{document}");
+        assert!(
+            !validate(schema, &serde_json::json!({"nope": 1})).is_empty(),
+            "an unknown key is refused"
+        );
     }
 }
 
