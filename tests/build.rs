@@ -654,20 +654,36 @@ fn pull_resolves_images_from_their_registry() {
     let registry = std::env::var("BREWKIT_TEST_REGISTRY")
         .expect("BREWKIT_TEST_REGISTRY is not set: run scripts/test");
     let t = token();
+    // The registry holds a newer image under the tag than the daemon's store: one with /marker.
+    let image = format!("{registry}/brewkit-pull-{t}:latest");
+    let container = format!("brewkit-pull-{t}");
+    docker(&["run", "--name", &container, "busybox:latest", "touch", "/marker"]);
+    docker(&["commit", &container, &image]);
+    docker(&["rm", &container]);
+    docker(&["push", &image]);
+    docker(&["tag", "busybox:latest", &image]);
     let dir = project(
         &format!(
-            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: '{registry}/busybox',
-  command: 'echo pulled-{t} > /p', output: '/p:out' }} }} }}"#
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: '{image}',
+  command: 'if test -e /marker; then echo registry-{t}; else echo local-{t}; fi > /p', output: '/p:out' }} }} }}"#
         ),
         "{}",
     );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        read(dir.path(), "out/p"),
+        format!("local-{t}\n"),
+        "without --pull the daemon's own image is used: {log}"
+    );
     let (code, log) = build(dir.path(), &["--pull"]);
     assert_eq!(code, 0, "{log}");
-    assert_eq!(read(dir.path(), "out/p"), format!("pulled-{t}\n"));
-    assert!(
-        log.contains(&format!("docker-image://{registry}/busybox:latest")),
-        "{log}"
+    assert_eq!(
+        read(dir.path(), "out/p"),
+        format!("registry-{t}\n"),
+        "--pull resolves the tag in the registry: {log}"
     );
+    docker(&["rmi", &image]);
 }
 
 #[test]
@@ -725,7 +741,7 @@ fn a_var_on_the_host_network_gets_the_entitlement() {
     let dir = project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1',
-  vars: {{ ifaces: {{ from: 'busybox', network: 'host', command: 'echo {t}; ls /sys/class/net | wc -l' }} }},
+  vars: {{ ifaces: {{ from: 'busybox', network: 'host', command: 'echo {t}; ls /sys/class/net' }} }},
   targets: {{ all: {{ from: 'busybox', command: 'echo "${{ifaces}}" > /v', output: '/v:out' }} }} }}"#
         ),
         r#"{"entitlements": ["network.host"]}"#,
@@ -734,6 +750,16 @@ fn a_var_on_the_host_network_gets_the_entitlement() {
     assert_eq!(code, 0, "{log}");
     let value = read(dir.path(), "out/v");
     assert!(value.starts_with(&t), "{value}");
+    // On the host network the run sees the host's interfaces (the backend's dockerd shares
+    // this machine's), not a container's lo and eth0.
+    let mut seen: Vec<&str> = value.lines().skip(1).collect();
+    seen.sort_unstable();
+    let mut host: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    host.sort();
+    assert_eq!(seen, host, "{log}");
     assert!(
         log.contains("[var ifaces] DONE"),
         "var progress is shown under the var: {log}"
