@@ -417,7 +417,10 @@ fn unknown_secret_exits_2_and_a_declared_one_passes() {
     )
     .unwrap();
     let (code, stdout, stderr) = run(brewkit(dir.path()).args(["build", "--dry-run", "a"]));
-    assert_eq!(code, 0, "declared, the secret passes the plan's checks: {stderr}");
+    assert_eq!(
+        code, 0,
+        "declared, the secret passes the plan's checks: {stderr}"
+    );
     assert!(stdout.contains("1. a"), "{stdout}");
 }
 
@@ -1021,4 +1024,42 @@ fn completions_never_offer_the_hidden_subcommand() {
         assert_eq!(mentions.len(), 1, "{shell}: {mentions:#?}");
         assert!(mentions[0].contains("brewkit"), "{shell}: {mentions:?}");
     }
+}
+
+#[test]
+fn context_must_be_a_directory_and_dash_dash_names_targets() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1', targets: {definition: {from: 'busybox', command: 'true', output: '/etc/hostname:out'}}}",
+    );
+    fs::write(dir.path().join("file"), "").unwrap();
+    let (code, _, stderr) =
+        run(brewkit(dir.path()).args(["build", "--dry-run", "-c", "file", "--", "definition"]));
+    assert_eq!(code, BAD_INPUT, "{stderr}");
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+
+    // -c moves where outputs land.
+    fs::create_dir(dir.path().join("ctx")).unwrap();
+    let (code, stdout, stderr) =
+        run(brewkit(dir.path()).args(["build", "--dry-run", "-c", "ctx", "--", "definition"]));
+    assert_eq!(code, 0, "{stderr}");
+    let ctx = fs::canonicalize(dir.path().join("ctx")).unwrap();
+    assert!(
+        stdout.contains(&ctx.join("out").display().to_string()),
+        "{stdout}"
+    );
+
+    // `build definition` is the subcommand; after `--` it is a target.
+    let (code, stdout, _) = run(brewkit(dir.path()).args(["build", "definition"]));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.trim_start().starts_with('{'),
+        "the definition as JSON: {stdout}"
+    );
+    let (code, stdout, stderr) =
+        run(brewkit(dir.path()).args(["build", "--dry-run", "--", "definition"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("1. definition"),
+        "the target's plan: {stdout}"
+    );
 }
