@@ -313,13 +313,15 @@ fn secrets_are_readable_but_never_land_in_the_filesystem() {
   apiVersion: 'brewkit/v1',
   targets: {
     all: { from: 'busybox', secrets: secret('token', '/run/secrets/token'),
-           command: 'wc -c < /run/secrets/token > /size; ls /run/secrets > /listing',
-           output: [{ artifact: '/size', 'local': 'out' }, { artifact: '/run', 'local': 'run-out' }] },
+           command: 'mkdir -p /o && stat -c %a /run/secrets/token > /o/mode && wc -c < /run/secrets/token > /o/size && ls /run/secrets > /o/listing && cp /run/secrets/token /o/copy && echo copied',
+           output: [{ artifact: '/o', 'local': 'out' }, { artifact: '/run', 'local': 'run-out' }] },
   },
 }"#,
         r#"{"secrets": [{"id": "token", "path": "${BREWKIT_TEST_SECRET_DIR}/token.txt"}]}"#,
     );
-    let secret = format!("secret-{t}");
+    // Not valid UTF-8, so that reading files as text cannot miss it.
+    let mut secret = format!("secret-{t}-").into_bytes();
+    secret.extend([0xff, 0xfe, 0x00, 0x01]);
     fs::write(dir.path().join("token.txt"), &secret).unwrap();
     let (code, log) = outcome(
         build_command(dir.path())
@@ -328,25 +330,44 @@ fn secrets_are_readable_but_never_land_in_the_filesystem() {
             .unwrap(),
     );
     assert_eq!(code, 0, "{log}");
+    // The run read it, through a read-only mount of mode 0400...
     assert_eq!(
         read(dir.path(), "out/size").trim(),
         secret.len().to_string()
     );
-    assert!(!log.contains(&secret), "the secret reached the log");
+    assert_eq!(read(dir.path(), "out/mode").trim(), "400");
+    assert_eq!(read(dir.path(), "out/listing").trim(), "token");
+    assert_eq!(
+        fs::read(dir.path().join("out/copy")).unwrap(),
+        secret,
+        "{log}"
+    );
+    // ...and it is nowhere else: not in the log, not in the target's filesystem (its mount
+    // point is left empty, if at all), not in the printed definition.
+    let contains = |haystack: &[u8]| haystack.windows(secret.len()).any(|w| w == secret);
+    assert!(!contains(log.as_bytes()), "the secret reached the log");
     let mut stack = vec![dir.path().join("run-out")];
     while let Some(path) = stack.pop() {
-        if path.is_dir() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
             stack.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if path.is_file() {
-            assert!(
-                !fs::read_to_string(&path)
-                    .unwrap_or_default()
-                    .contains(&secret),
-                "{}",
-                path.display()
-            );
+        } else if meta.is_file() {
+            assert!(!contains(&fs::read(&path).unwrap()), "{}", path.display());
         }
     }
+    assert!(
+        fs::metadata(dir.path().join("run-out/secrets/token")).map_or(true, |m| m.len() == 0),
+        "the mount point holds nothing"
+    );
+    let definition = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+        .current_dir(dir.path())
+        .env("BREWKIT_CONFIG", dir.path().join("config.json"))
+        .env("BREWKIT_TEST_SECRET_DIR", dir.path())
+        .args(["build", "definition"])
+        .output()
+        .unwrap();
+    assert!(definition.status.success());
+    assert!(!contains(&definition.stdout));
 }
 
 #[test]
@@ -657,7 +678,14 @@ fn pull_resolves_images_from_their_registry() {
     // The registry holds a newer image under the tag than the daemon's store: one with /marker.
     let image = format!("{registry}/brewkit-pull-{t}:latest");
     let container = format!("brewkit-pull-{t}");
-    docker(&["run", "--name", &container, "busybox:latest", "touch", "/marker"]);
+    docker(&[
+        "run",
+        "--name",
+        &container,
+        "busybox:latest",
+        "touch",
+        "/marker",
+    ]);
     docker(&["commit", &container, &image]);
     docker(&["rm", &container]);
     docker(&["push", &image]);
@@ -1686,4 +1714,216 @@ fn base64_decode(text: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A docker-registry on a port of its own behind basic auth (user `brewkit`, password `s3cret`),
+/// holding `image` (pushed through the backend's docker, then removed from the daemon so that
+/// builds must pull it). Stopped when dropped. The daemon pulls from it over plain HTTP because
+/// Docker marks registries on 127.0.0.0/8 insecure by itself.
+struct AuthRegistry {
+    child: std::process::Child,
+    addr: String,
+    image: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const REGISTRY_USER: &str = "brewkit";
+const REGISTRY_PASSWORD: &str = "s3cret";
+
+fn auth_registry() -> AuthRegistry {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = Command::new("htpasswd")
+        .args(["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD])
+        .output()
+        .expect("htpasswd (apache2-utils; scripts/backend up installs it)");
+    assert!(htpasswd.status.success(), "{htpasswd:?}");
+    fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+    // A free port: the kernel picks one, the registry takes it over right away.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let root = dir.path();
+    fs::write(
+        root.join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {data}\n\
+             http:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: brewkit-test\n    path: {htpasswd}\n",
+            data = root.join("data").display(),
+            htpasswd = root.join("htpasswd").display(),
+        ),
+    )
+    .unwrap();
+    let log = fs::File::create(root.join("registry.log")).unwrap();
+    let child = Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(root.join("config.yml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let registry = AuthRegistry {
+        child,
+        addr: addr.clone(),
+        image: format!("{addr}/private-{}:latest", token()),
+        _dir: dir,
+    };
+    wait_until("the auth registry answers", 20, || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    // The docker CLI logs in with a config dir of its own, pushes, and forgets the image.
+    let host = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect("BREWKIT_TEST_DOCKER_HOST");
+    let config = tempfile::tempdir().unwrap();
+    let docker = |args: &[&str]| {
+        let output = Command::new("/usr/bin/docker")
+            .env("DOCKER_CONFIG", config.path())
+            .args(["-H", &host])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "docker {args:?}: {output:?}");
+    };
+    docker(&["login", "-u", REGISTRY_USER, "-p", REGISTRY_PASSWORD, &addr]);
+    docker(&["tag", "busybox:latest", &registry.image]);
+    docker(&["push", &registry.image]);
+    docker(&["rmi", &registry.image]);
+    registry
+}
+
+/// A `DOCKER_CONFIG` directory holding `config`, and a directory for PATH holding
+/// `docker-credential-test`, which answers for `registry` with the registry's user and password
+/// and records each server it is asked about in `asked`.
+fn docker_config_and_helper(config: &str, registry: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("docker")).unwrap();
+    fs::write(dir.path().join("docker/config.json"), config).unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-test");
+    fs::write(
+        &helper,
+        format!(
+            r#"#!/bin/sh
+[ "$1" = get ] || exit 2
+server=$(cat)
+echo "$server" >> {asked}
+if [ "$server" = "{registry}" ]; then
+  printf '{{"ServerURL":"%s","Username":"{REGISTRY_USER}","Secret":"{REGISTRY_PASSWORD}"}}\n' "$server"
+else
+  echo "credentials not found in native keychain"
+  exit 1
+fi
+"#,
+            asked = dir.path().join("asked").display(),
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (dir, path)
+}
+
+/// `brewkit build --pull` of a target `from` `image`, with the docker config in `docker_dir`
+/// and `path` as PATH.
+fn build_from_private(image: &str, docker_dir: &Path, path: &str) -> (i32, String) {
+    let t = token();
+    let dir = project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: '{image}',
+  command: 'echo private-{t} > /p', output: '/p:out' }} }} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = outcome(
+        build_command(dir.path())
+            .env("DOCKER_CONFIG", docker_dir.join("docker"))
+            .env("PATH", path)
+            .arg("--pull")
+            .output()
+            .unwrap(),
+    );
+    if code == 0 {
+        assert_eq!(read(dir.path(), "out/p"), format!("private-{t}\n"));
+    }
+    (code, log)
+}
+
+#[test]
+fn a_credential_helper_answers_for_a_private_registry() {
+    let registry = auth_registry();
+    let config = format!(r#"{{"credHelpers": {{"{}": "test"}}}}"#, registry.addr);
+    let (dir, path) = docker_config_and_helper(&config, &registry.addr);
+    let (code, log) = build_from_private(&registry.image, dir.path(), &path);
+    assert_eq!(code, 0, "{log}");
+    let asked = read(dir.path(), "asked");
+    assert!(
+        asked.lines().all(|l| l == registry.addr),
+        "the helper is asked about the registry host: {asked}"
+    );
+    // credsStore comes after credHelpers, and the file's auths are not read when a store is set.
+    let config = format!(
+        r#"{{"credsStore": "test", "auths": {{"{}": {{"auth": "bm86bm8="}}}}}}"#,
+        registry.addr
+    );
+    let (dir, path) = docker_config_and_helper(&config, &registry.addr);
+    let (code, log) = build_from_private(&registry.image, dir.path(), &path);
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+fn a_missing_credential_helper_is_named_with_the_fix() {
+    let registry = auth_registry();
+    let (dir, path) = docker_config_and_helper(r#"{"credsStore": "missing"}"#, &registry.addr);
+    let (code, log) = build_from_private(&registry.image, dir.path(), &path);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("docker-credential-missing is not installed"),
+        "{log}"
+    );
+    let config = dir.path().join("docker/config.json");
+    assert!(
+        log.contains(&format!(
+            "install docker-credential-missing or remove \"credsStore\" from {}",
+            config.display()
+        )),
+        "{log}"
+    );
+    assert!(
+        !log.contains("docker login"),
+        "no misleading login hint: {log}"
+    );
+    // A config that is not JSON is said to be so, not taken as no credentials.
+    fs::write(&config, r#"{"auths": "#).unwrap();
+    let (code, log) = build_from_private(&registry.image, dir.path(), &path);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(&format!("cannot read {}: not JSON", config.display())),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_pull_without_credentials_says_how_to_log_in() {
+    let registry = auth_registry();
+    let (dir, path) = docker_config_and_helper("{}", &registry.addr);
+    let (code, log) = build_from_private(&registry.image, dir.path(), &path);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(&format!("log in with \"docker login {}\"", registry.addr)),
+        "{log}"
+    );
 }

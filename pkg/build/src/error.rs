@@ -25,7 +25,7 @@ pub enum Error {
     #[error("{0}")]
     Host(String),
     /// A target's or var's solve failed.
-    #[error("{node} failed {}: {}{}", failed_where(command, &failure.step), cut(&reason(&failure.message), MESSAGE_LIMIT), render_tail(&failure.log_tail))]
+    #[error("{node} failed {}: {}{}{}", failed_where(command, &failure.step), cut(&reason(&failure.message), MESSAGE_LIMIT), login_hint(&failure.message), render_tail(&failure.log_tail))]
     Failed {
         node: String,
         command: Option<String>,
@@ -81,6 +81,51 @@ pub fn reason(message: &str) -> String {
         None
     };
     quoted.map_or_else(|| message.to_owned(), |(_, reason)| reason.to_owned())
+}
+
+/// Ways BuildKit and the registries it quotes say that a pull was refused for lack of
+/// credentials (lowercase).
+const UNAUTHORIZED: [&str; 4] = [
+    "401 unauthorized",
+    "unauthorized",
+    "authorization failed",
+    "no basic auth credentials",
+];
+
+/// For a failure a registry refused for lack of credentials: how to give brewkit some. It reads
+/// the docker CLI's config, so `docker login` is the way.
+pub(crate) fn login_hint(message: &str) -> String {
+    let lower = message.to_lowercase();
+    if !UNAUTHORIZED.iter().any(|u| lower.contains(u)) {
+        return String::new();
+    }
+    let registry = registry_in(message).unwrap_or_else(|| "<registry>".to_owned());
+    format!("\nhint: log in with \"docker login {registry}\" (brewkit reads the docker CLI's credentials)")
+}
+
+/// The registry a BuildKit message names: the host it pulled from, else the registry of the
+/// image it was resolving.
+fn registry_in(message: &str) -> Option<String> {
+    // The word after `marker`, without the ':' or ',' that ends it in a sentence.
+    let word_after = |marker: &str| {
+        let (_, rest) = message.split_once(marker)?;
+        let word = rest.split_whitespace().next()?;
+        Some(word.trim_end_matches([':', ',']).to_owned()).filter(|w| !w.is_empty())
+    };
+    if let Some(host) = word_after("pulling from host ") {
+        return Some(host);
+    }
+    let image = word_after("resolving image ").or_else(|| word_after("docker-image://"))?;
+    Some(registry_of(&image))
+}
+
+/// The registry of an image reference, as Docker reads it: the first component when it looks
+/// like a host (a '.' or ':' in it, or `localhost`), else Docker Hub.
+fn registry_of(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_owned(),
+        _ => "docker.io".to_owned(),
+    }
 }
 
 fn render_tail(lines: &[String]) -> String {
@@ -139,6 +184,40 @@ mod tests {
             "exit code: 1"
         );
         assert_eq!(reason("context canceled"), "context canceled");
+    }
+
+    #[test]
+    fn an_unauthorized_pull_hints_at_docker_login() {
+        let hint = |message: &str| login_hint(message);
+        assert_eq!(
+            hint("resolving image 127.0.0.1:5001/private:latest: BuildKit ResolveImageConfig: pulling from host 127.0.0.1:5001 failed with status code [manifests latest]: 401 Unauthorized"),
+            "\nhint: log in with \"docker login 127.0.0.1:5001\" (brewkit reads the docker CLI's credentials)"
+        );
+        assert!(hint("resolving image ghcr.io/me/app:1: failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized")
+            .contains("\"docker login ghcr.io\""));
+        assert!(hint("resolving image me/app: pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed")
+            .contains("\"docker login docker.io\""));
+        assert!(hint("failed to load cache key: no basic auth credentials")
+            .contains("\"docker login <registry>\""));
+        assert_eq!(
+            hint("executor failed running [/bin/sh -c false]: exit code: 1"),
+            ""
+        );
+        let error = Error::Failed {
+            node: "all".into(),
+            command: None,
+            failure: SolveFailure {
+                message: "resolving image localhost:5000/a: unauthorized: authentication required"
+                    .into(),
+                ..SolveFailure::default()
+            },
+        };
+        assert!(
+            error.to_string().ends_with(
+                "\"docker login localhost:5000\" (brewkit reads the docker CLI's credentials)"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -203,9 +203,9 @@ fn routes(options: &SessionOptions, transfers: &Transfers, tasks: &Tasks) -> (Ro
     }
     if options.registry_auth {
         announce(AuthServer::<AuthService>::NAME, &["Credentials"]);
-        routes = routes.add_service(AuthServer::new(AuthService {
-            config: auth::docker_config_path(),
-        }));
+        routes = routes.add_service(AuthServer::new(
+            AuthService::new(auth::docker_config_path()),
+        ));
     }
     if let Some(agent) = &options.ssh_agent {
         announce(
