@@ -307,8 +307,9 @@ fn no_cache_runs_commands_again() {
 #[test]
 fn secrets_are_readable_but_never_land_in_the_filesystem() {
     let t = token();
+    // A secret is not part of a run's cache key: the token keeps this run from the cache.
     let dir = project(
-        r#"local secret = std.native('secret');
+        &r#"local secret = std.native('secret');
 {
   apiVersion: 'brewkit/v1',
   targets: {
@@ -316,7 +317,8 @@ fn secrets_are_readable_but_never_land_in_the_filesystem() {
            command: 'mkdir -p /o && stat -c %a /run/secrets/token > /o/mode && wc -c < /run/secrets/token > /o/size && ls /run/secrets > /o/listing && cp /run/secrets/token /o/copy && echo copied',
            output: [{ artifact: '/o', 'local': 'out' }, { artifact: '/run', 'local': 'run-out' }] },
   },
-}"#,
+}"#
+        .replace("echo copied", &format!("echo copied {t}")),
         r#"{"secrets": [{"id": "token", "path": "${BREWKIT_TEST_SECRET_DIR}/token.txt"}]}"#,
     );
     // Not valid UTF-8, so that reading files as text cannot miss it.

@@ -140,10 +140,10 @@ pub struct BuildArgs {
 /// Where BuildKit is.
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// BuildKit address: unix://PATH, tcp://HOST:PORT or docker:// [default: $BUILDKIT_HOST, else the first that answers of buildkitd's sockets and Docker]
+    /// BuildKit address: unix://PATH, tcp://HOST:PORT or docker://[HOST] [default: $BUILDKIT_HOST, else the first that answers of buildkitd's sockets and Docker]
     #[arg(long = "addr", value_name = "ADDRESS")]
     pub addr: Option<String>,
-    /// CA certificate for tcp:// with TLS
+    /// CA certificate for tcp:// (or docker://tcp://) with TLS
     #[arg(long = "tlscacert", value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
     /// Client certificate for tcp:// with TLS
@@ -152,6 +152,9 @@ pub struct DaemonArgs {
     /// Client key for tcp:// with TLS
     #[arg(long = "tlskey", value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Name the daemon's TLS certificate holds, when it is not the address's host
+    #[arg(long = "tlsservername", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

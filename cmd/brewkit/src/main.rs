@@ -424,12 +424,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     })
 }
 
-/// Connects to BuildKit (exit code 3 when nothing answers).
+/// Connects to BuildKit (exit code 3 when nothing answers, TLS failures included; 2 for a bad
+/// address or TLS file).
 async fn connect(args: &cli::DaemonArgs) -> Result<brewkit_buildkit::Client, Failure> {
     let tls = brewkit_buildkit::transport::TlsFiles {
         ca: args.tls_ca.clone(),
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),
+        server_name: args.tls_server_name.clone(),
     };
     brewkit_buildkit::Client::connect(args.addr.as_deref(), &tls)
         .await

@@ -16,8 +16,9 @@ use tokio::sync::{
 
 use crate::{BuildEvent, SolveFailure, LOG_TAIL};
 
-/// How long a failed solve's last progress may trail its answer.
-const FAILURE_SETTLE: Duration = Duration::from_millis(750);
+/// How long a failed solve's last progress may trail its answer: long enough for a loaded
+/// machine (the wait ends as soon as the failed step arrives, which is usually at once).
+const FAILURE_SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Default)]
 struct Routes {

@@ -60,6 +60,13 @@ impl Client {
         }
         let mut tried = Vec::new();
         for candidate in Address::candidates() {
+            let candidate = match candidate {
+                Ok(candidate) => candidate,
+                Err(e) => {
+                    tried.push(("docker://".to_owned(), e.to_string()));
+                    continue;
+                }
+            };
             match Self::probe(candidate.clone(), tls).await {
                 Ok(client) => return Ok(client),
                 Err(Error::Connect { reason, .. }) => tried.push((candidate.to_string(), reason)),
@@ -71,13 +78,13 @@ impl Client {
 
     /// Connects to `address` and checks that BuildKit answers there.
     pub async fn probe(address: Address, tls: &TlsFiles) -> Result<Self, Error> {
-        let channel = address.connect(tls).await?;
+        let (channel, diagnosis) = address.connect_diagnosed(tls).await?;
         let client = Self { address, channel };
         match tokio::time::timeout(PROBE_TIMEOUT, client.list_workers()).await {
             Ok(Ok(_)) => Ok(client),
             Ok(Err(e)) => Err(Error::Connect {
                 address: client.address.to_string(),
-                reason: e.to_string(),
+                reason: crate::transport::call_reason(&e, &diagnosis),
             }),
             Err(_) => Err(Error::Connect {
                 address: client.address.to_string(),

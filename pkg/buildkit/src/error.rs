@@ -7,6 +7,12 @@ use crate::transport::BUILDKIT_HOST_ENV;
 pub enum Error {
     #[error("invalid BuildKit address \"{address}\": {reason}")]
     InvalidAddress { address: String, reason: String },
+    /// A TLS file (CA, certificate, key) that cannot be read or holds no PEM: bad input.
+    #[error("TLS file {}: {reason}", path.display())]
+    TlsFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("cannot connect to BuildKit at {address}: {reason}")]
     Connect { address: String, reason: String },
     #[error(
