@@ -660,6 +660,50 @@ fn fmt_formats_then_check_passes() {
 }
 
 #[test]
+fn fmt_writes_what_jsonnetfmt_writes_and_keeps_every_comment() {
+    // The file of the issue "brewkit fmt: the same text as jsonnetfmt, and it never loses a
+    // comment"; the expected text is jsonnetfmt 0.18's.
+    let dir = project(
+        "// Header comment: the build of a service.
+local copy = std.native('copy');   // trailing comment on a local
+# hash comment before a local
+local base = 'golang:1.22';
+/* block comment
+   over two lines */
+local step(name, cmd) = {
+  from: base,  // the image
+  command: cmd,
+};
+
+// Explains the targets object.
+{ apiVersion: 'brewkit/v1', targets: { all: ['a'], a: step('a', 'make a') } }
+",
+    );
+    let (code, stdout, stderr) = run(brewkit(dir.path()).args(["fmt"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "formatted brewkit.jsonnet\n");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("brewkit.jsonnet")).unwrap(),
+        "// Header comment: the build of a service.
+local copy = std.native('copy');  // trailing comment on a local
+// hash comment before a local
+local base = 'golang:1.22';
+/* block comment
+   over two lines */
+local step(name, cmd) = {
+  from: base,  // the image
+  command: cmd,
+};
+
+// Explains the targets object.
+{ apiVersion: 'brewkit/v1', targets: { all: ['a'], a: step('a', 'make a') } }
+"
+    );
+    let (code, _, stderr) = run(brewkit(dir.path()).args(["fmt", "--check"]));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
 fn the_projects_own_build_and_the_examples_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let (code, stdout, stderr) = run(brewkit(&root).args(["build", "definition"]));

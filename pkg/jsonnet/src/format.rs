@@ -1,12 +1,45 @@
-//! Jsonnet formatting with jrsonnet's formatter, for `brewkit fmt`.
+//! `brewkit fmt`: Jsonnet laid out exactly as `jsonnetfmt` (0.18, default options) lays it
+//! out, by a printer of our own over a syntax tree that keeps every comment. Before a file is
+//! written, the result is checked: every comment is still there and the file means the same.
 
 use std::{io::Write, path::Path};
 
-use jrsonnet_formatter::{format as format_once, FormatOptions};
+mod ast;
+mod fodder;
+mod imports;
+mod lexer;
+mod parser;
+mod passes;
+mod printer;
+mod safety;
+mod style;
 
-/// How many passes at most until the output stops changing (the formatter is not always
-/// idempotent in one pass).
-const MAX_PASSES: usize = 10;
+/// Why a text is not formatted: it is not valid Jsonnet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct SyntaxError {
+    /// 1-based line of the offending token.
+    pub line: usize,
+    pub message: String,
+}
+
+impl From<lexer::LexError> for SyntaxError {
+    fn from(e: lexer::LexError) -> Self {
+        Self {
+            line: e.line,
+            message: e.message.to_owned(),
+        }
+    }
+}
+
+impl From<parser::ParseError> for SyntaxError {
+    fn from(e: parser::ParseError) -> Self {
+        Self {
+            line: e.line,
+            message: e.message,
+        }
+    }
+}
 
 /// Why a file was not formatted.
 #[derive(Debug, thiserror::Error)]
@@ -16,10 +49,23 @@ pub enum FormatError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: not valid Jsonnet, left as it is (brewkit build definition-debug -f {} shows where)", path.display(), path.display())]
-    Parse { path: std::path::PathBuf },
-    #[error("{}: the formatter did not settle after {MAX_PASSES} passes; left as it is", path.display())]
-    Unstable { path: std::path::PathBuf },
+    #[error("{}: not valid Jsonnet ({source}), left as it is (brewkit build definition-debug -f {} shows where)", path.display(), path.display())]
+    Parse {
+        path: std::path::PathBuf,
+        source: SyntaxError,
+    },
+    /// The formatted text lacks a comment of the file: a formatter bug; nothing is written.
+    #[error("{}:{line}: formatting would lose the comment on line {line} ({comment:?}); the file is left as it is (please report this)", path.display())]
+    CommentLost {
+        path: std::path::PathBuf,
+        /// The comment's first line in the file, 1-based.
+        line: usize,
+        /// The comment's text, without its marker.
+        comment: String,
+    },
+    /// The formatted text would evaluate differently: a formatter bug; nothing is written.
+    #[error("{}: the formatted text would not evaluate to what the file evaluates to; the file is left as it is (please report this)", path.display())]
+    Changed { path: std::path::PathBuf },
     #[error("{}: cannot write: {source}", path.display())]
     Write {
         path: std::path::PathBuf,
@@ -27,50 +73,84 @@ pub enum FormatError {
     },
 }
 
-/// `text` formatted (two-space indent), or `None` when it does not parse.
-pub fn format_text(text: &str) -> Option<Result<String, ()>> {
-    // The formatter is not fit for invalid input (it may panic on it): parse first.
-    let source = jrsonnet_ir::Source::new_virtual("<fmt>".into(), text.into());
-    jrsonnet_ir_parser::parse(text, &jrsonnet_ir_parser::ParserSettings { source }).ok()?;
-    let mut formatted = text.to_owned();
-    for _ in 0..MAX_PASSES {
-        let next = match format_once(&formatted, &FormatOptions { indent: 2 }) {
-            Ok(next) => next.trim().to_owned(),
-            Err(_) => return None,
-        };
-        if next == formatted {
-            formatted.push('\n');
-            return Some(Ok(formatted));
-        }
-        formatted = next;
-    }
-    Some(Err(()))
+/// `text` formatted as `jsonnetfmt` formats it.
+pub fn format_text(text: &str) -> Result<String, SyntaxError> {
+    let mut toks = lexer::lex(text)?;
+    let eof = toks.len() - 1;
+    let root = parser::parse(&mut toks)?;
+    let mut root = imports::sort_imports(root, &mut toks);
+    let first = root.first();
+    // jsonnetfmt's passes, in its order: each sees what the one before changed (a trailing comma
+    // follows a line break that `fix_newlines` added; blank lines are capped before commas move
+    // fodder, so merged fodder may hold more).
+    passes::remove_initial_newlines(&mut toks[first].fodder);
+    let skip = passes::unstyled(&mut root, toks.len());
+    passes::max_blank_lines(&mut toks, MAX_BLANK_LINES, &skip);
+    let mut t = passes::Toks(&mut toks);
+    passes::fix_newlines(&mut root, &mut t);
+    passes::fix_trailing_commas(&mut root, &mut t);
+    passes::fix_parens(&mut root, &mut t);
+    passes::fix_plus_object(&mut root, &mut t);
+    passes::no_redundant_slice_colon(&mut root, &mut t);
+    passes::pretty_field_names(&mut root, &mut t);
+    style::string_style(&mut toks)?;
+    let skip = passes::unstyled(&mut root, toks.len());
+    Ok(printer::print(&root, eof, &toks, &skip))
 }
+
+/// The first comment of `before` (its line, 1-based, and its text without the marker) that
+/// `after` lacks. Comments are found by a scanner apart from the formatter's lexer, and compared
+/// without their marker (`//`, `#`, `/* */`) and with whitespace runs made one space.
+pub fn lost_comment(before: &str, after: &str) -> Option<(usize, String)> {
+    safety::first_lost(before, after).map(|c| (c.line, c.text))
+}
+
+/// `jsonnetfmt`'s default limit of consecutive blank lines.
+const MAX_BLANK_LINES: usize = 2;
 
 /// Formats the file at `path`. With `check`, only tells whether it is formatted. Otherwise a
 /// changed file is replaced atomically (written to a temporary file beside it, then renamed),
 /// keeping its permissions; when `path` is a symlink, the file it points to is the one replaced
 /// and the link stays. Returns whether the file was (or, with `check`, would be) changed.
+///
+/// Whatever the formatter does, a result that lacks a comment of the file, or that evaluates
+/// differently (when the file evaluates), is refused before anything is written, with or
+/// without `check`.
 pub fn format_file(path: &Path, check: bool) -> Result<bool, FormatError> {
+    format_file_with(path, check, format_text)
+}
+
+/// [`format_file`] with another formatter (the tests give it broken ones).
+fn format_file_with(
+    path: &Path,
+    check: bool,
+    format: impl Fn(&str) -> Result<String, SyntaxError>,
+) -> Result<bool, FormatError> {
     let text = std::fs::read_to_string(path).map_err(|source| FormatError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let formatted = match format_text(&text) {
-        None => {
-            return Err(FormatError::Parse {
-                path: path.to_owned(),
-            })
-        }
-        Some(Err(())) => {
-            return Err(FormatError::Unstable {
-                path: path.to_owned(),
-            })
-        }
-        Some(Ok(formatted)) => formatted,
-    };
+    let formatted = format(&text).map_err(|source| FormatError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
     if formatted == text {
         return Ok(false);
+    }
+    match safety::check(path, &text, &formatted) {
+        Ok(()) => {}
+        Err(safety::Problem::Lost(comment)) => {
+            return Err(FormatError::CommentLost {
+                path: path.to_owned(),
+                line: comment.line,
+                comment: comment.text,
+            })
+        }
+        Err(safety::Problem::Changed) => {
+            return Err(FormatError::Changed {
+                path: path.to_owned(),
+            })
+        }
     }
     if check {
         return Ok(true);
@@ -81,102 +161,26 @@ pub fn format_file(path: &Path, check: bool) -> Result<bool, FormatError> {
     };
     // Renaming onto a symlink would replace the link with a regular file: write the file it
     // points to instead (in that file's directory, so that the rename stays atomic).
-    let target = std::fs::canonicalize(path).map_err(write_error)?;
+    let mut meta = std::fs::symlink_metadata(path).map_err(write_error)?;
+    let target = if meta.file_type().is_symlink() {
+        let target = std::fs::canonicalize(path).map_err(write_error)?;
+        meta = std::fs::metadata(&target).map_err(write_error)?;
+        target
+    } else {
+        path.to_owned()
+    };
     let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
     temp.write_all(formatted.as_bytes()).map_err(write_error)?;
-    if let Ok(meta) = std::fs::metadata(&target) {
-        temp.as_file()
-            .set_permissions(meta.permissions())
-            .map_err(write_error)?;
-    }
+    temp.as_file()
+        .set_permissions(meta.permissions())
+        .map_err(write_error)?;
     temp.persist(&target).map_err(|e| write_error(e.error))?;
     Ok(true)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_and_is_stable() {
-        let messy = "{a:1,\n      b:[1,2],\n// note\nc: {d:'x'}}";
-        let once = format_text(messy).unwrap().unwrap();
-        assert_ne!(once, messy);
-        assert!(once.contains("// note"), "comments are kept: {once}");
-        assert_eq!(
-            format_text(&once).unwrap().unwrap(),
-            once,
-            "formatting is idempotent"
-        );
-    }
-
-    #[test]
-    fn invalid_jsonnet_is_not_touched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.jsonnet");
-        std::fs::write(&path, "{ a: ").unwrap();
-        assert!(matches!(
-            format_file(&path, false),
-            Err(FormatError::Parse { .. })
-        ));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ a: ");
-    }
-
-    #[test]
-    fn check_reports_without_writing_and_writing_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.jsonnet");
-        std::fs::write(&path, "{a:1}").unwrap();
-        assert!(format_file(&path, true).unwrap());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{a:1}");
-        assert!(format_file(&path, false).unwrap());
-        assert!(!format_file(&path, true).unwrap(), "formatted now");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary file left"
-        );
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_symlink_is_written_through_and_stays_a_link() {
-        use std::os::unix::fs::{symlink, PermissionsExt};
-
-        let dir = tempfile::tempdir().unwrap();
-        // The link and its target in different directories, the link relative.
-        let (shared, project) = (dir.path().join("shared"), dir.path().join("project"));
-        std::fs::create_dir_all(&shared).unwrap();
-        std::fs::create_dir_all(&project).unwrap();
-        let target = shared.join("base.libsonnet");
-        std::fs::write(&target, "{a:1}").unwrap();
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let link = project.join("brewkit.jsonnet");
-        symlink("../shared/base.libsonnet", &link).unwrap();
-
-        assert!(format_file(&link, false).unwrap());
-        let meta = std::fs::symlink_metadata(&link).unwrap();
-        assert!(meta.file_type().is_symlink(), "the link is still a link");
-        assert_eq!(
-            std::fs::read_link(&link).unwrap(),
-            Path::new("../shared/base.libsonnet")
-        );
-        let formatted = std::fs::read_to_string(&target).unwrap();
-        assert_eq!(formatted, format_text("{a:1}").unwrap().unwrap());
-        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o640, "the target keeps its permissions");
-        assert!(!format_file(&link, true).unwrap(), "formatted now");
-        for dir in [&shared, &project] {
-            assert_eq!(
-                std::fs::read_dir(dir).unwrap().count(),
-                1,
-                "no temporary file left in {}",
-                dir.display()
-            );
-        }
-    }
-}
+mod tests;

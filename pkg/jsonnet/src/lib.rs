@@ -237,6 +237,7 @@ pub fn evaluate_file(
         .import_resolver(Resolver {
             jpath: options.jpath.clone(),
             log: log.clone(),
+            overlay: None,
         })
         .context_initializer(context);
     let state = builder.build();

@@ -49,6 +49,9 @@ pub(crate) struct Resolver {
     /// Library directories, highest priority first.
     pub jpath: Vec<PathBuf>,
     pub log: Rc<RefCell<Log>>,
+    /// A file read from memory instead of from disk (its canonical path and text): `brewkit
+    /// fmt` evaluates the formatted text as if it were the file, before writing it.
+    pub overlay: Option<(PathBuf, String)>,
 }
 
 impl Resolver {
@@ -139,7 +142,14 @@ impl ImportResolver for Resolver {
     }
 
     fn load_file_contents(&self, resolved: &SourcePath) -> Result<Vec<u8>> {
-        let bytes = if let Some(file) = resolved.downcast_ref::<SourceFile>() {
+        let overlaid = self.overlay.as_ref().filter(|(path, _)| {
+            resolved
+                .downcast_ref::<SourceFile>()
+                .is_some_and(|file| file.path() == path)
+        });
+        let bytes = if let Some((_, text)) = overlaid {
+            text.as_bytes().to_vec()
+        } else if let Some(file) = resolved.downcast_ref::<SourceFile>() {
             std::fs::read(file.path())
                 .map_err(|e| ErrorKind::ImportIo(format!("{}: {e}", file.path().display())))?
         } else if let Some(stream) = resolved.downcast_ref::<Stream>() {
