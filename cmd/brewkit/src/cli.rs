@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 /// Container-native builds on BuildKit, described in brewkit.jsonnet.
 #[derive(Debug, Parser)]
 #[command(name = "brewkit", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub definition: DefinitionArgs,
     #[command(subcommand)]
@@ -16,7 +16,7 @@ pub struct Cli {
 
 /// Where the build definition is and what its Jsonnet may see.
 #[derive(Debug, Args)]
-pub struct DefinitionArgs {
+pub(crate) struct DefinitionArgs {
     /// Build definition file; - reads it from stdin [default: ./brewkit.jsonnet]
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -39,7 +39,7 @@ pub struct DefinitionArgs {
 
 impl DefinitionArgs {
     /// Every `--ext-str` and `--ext-code`, strings first.
-    pub fn ext_vars(&self) -> Vec<brewkit_jsonnet::ExtVar> {
+    pub(crate) fn ext_vars(&self) -> Vec<brewkit_jsonnet::ExtVar> {
         self.ext_str.iter().chain(&self.ext_code).cloned().collect()
     }
 }
@@ -53,7 +53,7 @@ fn parse_ext_code(arg: &str) -> Result<brewkit_jsonnet::ExtVar, String> {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Build targets (`all` when none is named)
     #[command(visible_alias = "b")]
     Build(BuildArgs),
@@ -104,7 +104,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     #[command(subcommand)]
     pub command: Option<BuildCommand>,
     /// Targets to build
@@ -139,7 +139,7 @@ pub struct BuildArgs {
 
 /// Where BuildKit is.
 #[derive(Debug, Args)]
-pub struct DaemonArgs {
+pub(crate) struct DaemonArgs {
     /// BuildKit address: unix://PATH, tcp://HOST:PORT or docker://[HOST] [default: $BUILDKIT_HOST, else the first that answers of buildkitd's sockets and Docker]
     #[arg(long = "addr", value_name = "ADDRESS")]
     pub addr: Option<String>,
@@ -158,7 +158,7 @@ pub struct DaemonArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BuildCommand {
+pub(crate) enum BuildCommand {
     /// Print the validated definition as JSON, in normal form
     Definition,
     /// Print the JSON the definition file evaluates to, before validation
@@ -166,7 +166,7 @@ pub enum BuildCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CacheCommand {
+pub(crate) enum CacheCommand {
     /// Show the build cache's disk usage
     Du {
         /// One line per cache record
@@ -193,7 +193,7 @@ pub enum CacheCommand {
 
 /// Shells `brewkit completion` writes for.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum CompletionShell {
+pub(crate) enum CompletionShell {
     Bash,
     Zsh,
     Fish,
@@ -201,7 +201,7 @@ pub enum CompletionShell {
 
 /// `brewkit graph --format`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum GraphFormatArg {
+pub(crate) enum GraphFormatArg {
     /// Graphviz
     Dot,
     /// Mermaid flowchart
@@ -209,7 +209,7 @@ pub enum GraphFormatArg {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Write a commented default config; an existing file is never overwritten
     Init,
 }

@@ -42,7 +42,7 @@ complete -c brewkit -n "__fish_seen_subcommand_from build b graph" -f -a "(brewk
 "#;
 
 /// The completion script for `shell`.
-pub fn script(shell: CompletionShell) -> String {
+pub(crate) fn script(shell: CompletionShell) -> String {
     let mut command = visible(Cli::command());
     let mut out = Vec::new();
     let generator = match shell {

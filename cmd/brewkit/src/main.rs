@@ -16,14 +16,14 @@ use cli::{BuildCommand, Cli, Command, ConfigCommand, DefinitionArgs};
 
 /// Exit codes: documented in docs/cli.md.
 mod exit {
-    pub const BUILD_FAILED: u8 = 1;
-    pub const BAD_INPUT: u8 = 2;
-    pub const UNREACHABLE: u8 = 3;
+    pub(crate) const BUILD_FAILED: u8 = 1;
+    pub(crate) const BAD_INPUT: u8 = 2;
+    pub(crate) const UNREACHABLE: u8 = 3;
     // A build cancelled by a signal: 128 + the signal's number, as shells report a command that
     // a signal ended.
-    pub const HANGUP: u8 = 129;
-    pub const INTERRUPTED: u8 = 130;
-    pub const TERMINATED: u8 = 143;
+    pub(crate) const HANGUP: u8 = 129;
+    pub(crate) const INTERRUPTED: u8 = 130;
+    pub(crate) const TERMINATED: u8 = 143;
 }
 
 /// How long the shutdown after a signal waits for blocking work (an export's file writer

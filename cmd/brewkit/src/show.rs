@@ -11,7 +11,7 @@ use brewkit_definition::{Base, Definition, Node, Plan, Target};
 use serde_json::{json, Value};
 
 /// One line on what a target is: composite members, or base, dependencies and outputs.
-pub fn describe(target: &Target) -> String {
+pub(crate) fn describe(target: &Target) -> String {
     match target {
         Target::Composite(members) => format!("composite: {}", members.join(", ")),
         Target::Stage(stage) => {
@@ -32,7 +32,7 @@ pub fn describe(target: &Target) -> String {
 }
 
 /// The public targets, one a line, with what each is.
-pub fn targets(definition: &Definition) -> String {
+pub(crate) fn targets(definition: &Definition) -> String {
     let rows: Vec<(&str, String)> = definition
         .public_targets()
         .map(|name| (name, describe(&definition.targets[name])))
@@ -46,7 +46,7 @@ pub fn targets(definition: &Definition) -> String {
 /// The public targets as a JSON array: `name`, `kind` (`stage` or `composite`),
 /// `description` (the line `brewkit targets` prints), `from`, `dependsOn` (a composite's
 /// members) and `outputs` (`artifact`, `local`).
-pub fn targets_json(definition: &Definition) -> Value {
+pub(crate) fn targets_json(definition: &Definition) -> Value {
     let targets: Vec<Value> = definition
         .public_targets()
         .map(|name| {
@@ -89,7 +89,7 @@ fn host_path(context: &Path, path: &str) -> PathBuf {
 /// The plan of a build, as `brewkit build --dry-run` prints it: the vars that will run, the
 /// images to resolve, the targets in order (one at a time; under `-j`, in rounds whose targets
 /// may run at once) and the outputs with the host paths they are written to.
-pub fn plan(definition: &Definition, plan: &Plan, context: &Path, parallel: bool) -> String {
+pub(crate) fn plan(definition: &Definition, plan: &Plan, context: &Path, parallel: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "build {}", plan.requested.join(", "));
     if !plan.vars.is_empty() {

@@ -132,7 +132,11 @@ pub(crate) struct TlsClient {
 impl TlsClient {
     /// Reads the files of `settings` for a server at `host` (`host:port`), offering `alpn`.
     /// Unreadable or malformed files are bad input ([`Error::TlsFile`]).
-    pub async fn new(settings: &TlsSettings, host: &str, alpn: &[u8]) -> Result<Self, Error> {
+    pub(super) async fn new(
+        settings: &TlsSettings,
+        host: &str,
+        alpn: &[u8],
+    ) -> Result<Self, Error> {
         let files = &settings.files;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -208,7 +212,7 @@ impl TlsClient {
     /// before it sent anything: it refused the certificate, or the lack of one. With TLS 1.3
     /// the server's alert comes after the handshake and may be lost to a write that fails
     /// first (hyper then reports a cancelled request, or a broken pipe).
-    pub fn refused(&self) -> Option<String> {
+    pub(super) fn refused(&self) -> Option<String> {
         let refused =
             self.seen.asked.load(Ordering::Relaxed) && !self.seen.answered.load(Ordering::Relaxed);
         refused.then(|| match &self.settings.files.cert {
@@ -227,7 +231,10 @@ impl TlsClient {
     }
 
     /// The TLS handshake on `stream`; a failure is a [`TlsFailure`] in an `io::Error`.
-    pub async fn handshake(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+    pub(super) async fn handshake(
+        &self,
+        stream: TcpStream,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
         self.connector
             .connect(self.name.clone(), stream)
             .await
@@ -236,7 +243,7 @@ impl TlsClient {
 
     /// The cause of a failed handshake (or of an alert right after it: a server that requires a
     /// client certificate tells so once TLS 1.3's handshake is over), and the file to check.
-    pub fn explain(&self, error: &std::io::Error) -> String {
+    pub(super) fn explain(&self, error: &std::io::Error) -> String {
         let files = &self.settings.files;
         let origin = &self.settings.origin;
         let ca = files.ca.as_ref().map_or_else(

@@ -245,7 +245,7 @@ pub(super) struct Parens {
 
 impl Expr {
     /// The first token of the expression (its fodder is the expression's opening fodder).
-    pub fn first(&self) -> Tok {
+    pub(super) fn first(&self) -> Tok {
         match self {
             Expr::Atom(t)
             | Expr::Error(t, _)
@@ -272,7 +272,7 @@ impl Expr {
 
 impl FieldName {
     /// The first token of the field name.
-    pub fn first(&self) -> Tok {
+    pub(super) fn first(&self) -> Tok {
         match self {
             FieldName::Id(t) | FieldName::Str(t) | FieldName::Expr(t, _, _) => *t,
         }
@@ -281,7 +281,7 @@ impl FieldName {
 
 impl Member {
     /// The first token of the member.
-    pub fn first(&self) -> Tok {
+    pub(super) fn first(&self) -> Tok {
         match self {
             Member::Local { local, .. } => *local,
             Member::Assert { assert, .. } => *assert,

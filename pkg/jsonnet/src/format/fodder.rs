@@ -30,7 +30,7 @@ pub(super) enum Kind {
 pub(super) type Fodder = Vec<Elem>;
 
 impl Elem {
-    pub fn line_end(blanks: usize, indent: usize, comment: Option<String>) -> Self {
+    pub(super) fn line_end(blanks: usize, indent: usize, comment: Option<String>) -> Self {
         Self {
             kind: Kind::LineEnd,
             blanks,
@@ -39,7 +39,7 @@ impl Elem {
         }
     }
 
-    pub fn interstitial(comment: String) -> Self {
+    pub(super) fn interstitial(comment: String) -> Self {
         Self {
             kind: Kind::Interstitial,
             blanks: 0,
@@ -48,7 +48,7 @@ impl Elem {
         }
     }
 
-    pub fn paragraph(blanks: usize, indent: usize, lines: Vec<String>) -> Self {
+    pub(super) fn paragraph(blanks: usize, indent: usize, lines: Vec<String>) -> Self {
         Self {
             kind: Kind::Paragraph,
             blanks,

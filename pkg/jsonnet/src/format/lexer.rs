@@ -52,7 +52,7 @@ pub(super) struct Token<'a> {
 
 impl Token<'_> {
     /// A token the formatter adds (a trailing comma, a `local`), with no fodder.
-    pub fn synthetic(kind: TokKind, text: &'static str) -> Self {
+    pub(super) fn synthetic(kind: TokKind, text: &'static str) -> Self {
         Self {
             kind,
             text: Cow::Borrowed(text),
@@ -62,12 +62,12 @@ impl Token<'_> {
     }
 
     /// Whether this is the keyword or operator `text`.
-    pub fn is(&self, text: &str) -> bool {
+    pub(super) fn is(&self, text: &str) -> bool {
         matches!(self.kind, TokKind::Ident | TokKind::Operator) && self.text == text
     }
 
     /// Whether this is a string literal of any kind.
-    pub fn is_string(&self) -> bool {
+    pub(super) fn is_string(&self) -> bool {
         matches!(
             self.kind,
             TokKind::StrDouble

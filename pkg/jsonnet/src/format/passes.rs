@@ -11,22 +11,22 @@ use super::lexer::{TokKind, Token, KEYWORDS};
 pub(super) struct Toks<'a, 's>(pub &'a mut Vec<Token<'s>>);
 
 impl Toks<'_, '_> {
-    pub fn newline(&self, t: Tok) -> bool {
+    pub(super) fn newline(&self, t: Tok) -> bool {
         fodder::has_newline(&self.0[t].fodder)
     }
 
-    pub fn clean_newline(&mut self, t: Tok) {
+    pub(super) fn clean_newline(&mut self, t: Tok) {
         fodder::ensure_clean_newline(&mut self.0[t].fodder);
     }
 
     /// Moves the fodder of `from` to the front of the fodder of `to`.
-    pub fn move_front(&mut self, to: Tok, from: Tok) {
+    pub(super) fn move_front(&mut self, to: Tok, from: Tok) {
         let mut moved = std::mem::take(&mut self.0[from].fodder);
         fodder::move_front(&mut self.0[to].fodder, &mut moved);
     }
 
     /// A new token with no fodder.
-    pub fn add(&mut self, kind: TokKind, text: &'static str) -> Tok {
+    pub(super) fn add(&mut self, kind: TokKind, text: &'static str) -> Tok {
         self.0.push(Token::synthetic(kind, text));
         self.0.len() - 1
     }
