@@ -27,28 +27,18 @@ pub struct CopyOptions {
 }
 
 impl State {
-    pub(crate) fn file(
-        &self,
-        action: file_action::Action,
-        secondary: Option<&State>,
-        name: Option<&str>,
-    ) -> Self {
-        let mut inputs = Vec::new();
-        let mut index = |state: &State| match &state.output {
-            None => EMPTY,
-            Some(output) => {
-                inputs.push(output.clone());
-                (inputs.len() - 1) as i64
-            }
+    /// A file op of one action (mkdir, mkfile) on this state.
+    fn file(&self, action: file_action::Action) -> Self {
+        let (inputs, input) = match &self.output {
+            None => (Vec::new(), EMPTY),
+            Some(output) => (vec![output.clone()], 0),
         };
-        let input = index(self);
-        let secondary_input = secondary.map_or(EMPTY, &mut index);
         let vertex = Vertex {
             op: pb::Op {
                 op: Some(op::Op::File(pb::FileOp {
                     actions: vec![pb::FileAction {
                         input,
-                        secondary_input,
+                        secondary_input: EMPTY,
                         output: 0,
                         action: Some(action),
                     }],
@@ -57,7 +47,7 @@ impl State {
                 ..pb::Op::default()
             },
             inputs,
-            metadata: metadata(name, false),
+            metadata: metadata(None, false),
         };
         self.with_output(Output {
             vertex: Arc::new(vertex),
@@ -67,32 +57,24 @@ impl State {
 
     /// Creates directory `path` (relative to the working directory) with its parents.
     pub fn mkdir(&self, path: &str, mode: u32) -> Self {
-        self.file(
-            file_action::Action::Mkdir(pb::FileActionMkDir {
-                path: self.resolve(path),
-                mode: mode as i32,
-                make_parents: true,
-                timestamp: -1,
-                ..pb::FileActionMkDir::default()
-            }),
-            None,
-            None,
-        )
+        self.file(file_action::Action::Mkdir(pb::FileActionMkDir {
+            path: self.resolve(path),
+            mode: mode as i32,
+            make_parents: true,
+            timestamp: -1,
+            ..pb::FileActionMkDir::default()
+        }))
     }
 
     /// Writes a file with `data` at `path` (relative to the working directory).
     pub fn mkfile(&self, path: &str, mode: u32, data: Vec<u8>) -> Self {
-        self.file(
-            file_action::Action::Mkfile(pb::FileActionMkFile {
-                path: self.resolve(path),
-                mode: mode as i32,
-                data,
-                timestamp: -1,
-                ..pb::FileActionMkFile::default()
-            }),
-            None,
-            None,
-        )
+        self.file(file_action::Action::Mkfile(pb::FileActionMkFile {
+            path: self.resolve(path),
+            mode: mode as i32,
+            data,
+            timestamp: -1,
+            ..pb::FileActionMkFile::default()
+        }))
     }
 
     /// The copy of `src` of `from` to `dest` (relative to this state's working directory).
@@ -174,10 +156,6 @@ impl State {
 
     /// Copies `src` of `from` to `dest` (relative to this state's working directory).
     pub fn copy(&self, from: &State, src: &str, dest: &str, options: &CopyOptions) -> Self {
-        self.file(
-            file_action::Action::Copy(self.copy_action(from, src, dest, options)),
-            Some(from),
-            options.custom_name.as_deref(),
-        )
+        self.copy_all(&[(from, src, dest)], options)
     }
 }
