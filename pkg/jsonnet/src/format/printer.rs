@@ -21,6 +21,15 @@ struct Indent {
 /// Spaces per indentation step.
 const STEP: usize = 2;
 
+/// One step in from `old`, for what starts on a line of its own.
+fn step_in(old: Indent) -> Indent {
+    let base = old.base + STEP;
+    Indent {
+        base,
+        line_up: base,
+    }
+}
+
 fn starts_on_line(fodder: &Fodder) -> bool {
     fodder.first().is_none_or(|e| e.kind == Kind::Interstitial)
 }
@@ -78,11 +87,7 @@ impl<'a> Printer<'a> {
                 line_up,
             }
         } else {
-            let base = old.base + STEP;
-            Indent {
-                base,
-                line_up: base,
-            }
+            step_in(old)
         }
     }
 
@@ -94,11 +99,7 @@ impl<'a> Printer<'a> {
                 line_up,
             }
         } else {
-            let base = old.base + STEP;
-            Indent {
-                base,
-                line_up: base,
-            }
+            step_in(old)
         }
     }
 
