@@ -20,6 +20,7 @@ mod style;
 pub struct SyntaxError {
     /// 1-based line of the offending token.
     pub line: usize,
+    /// What the lexer or parser expected or found there.
     pub message: String,
 }
 
@@ -44,19 +45,26 @@ impl From<parser::ParseError> for SyntaxError {
 /// Why a file was not formatted.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
+    /// The file could not be read; nothing is written.
     #[error("{}: cannot read: {source}", path.display())]
     Read {
+        /// The file given to `brewkit fmt`.
         path: std::path::PathBuf,
+        /// Why the operating system refused it.
         source: std::io::Error,
     },
+    /// The file is not valid Jsonnet, so it has no layout to give; it is left as it is.
     #[error("{}: not valid Jsonnet ({source}), left as it is (brewkit build definition-debug -f {} shows where)", path.display(), path.display())]
     Parse {
+        /// The file given to `brewkit fmt`.
         path: std::path::PathBuf,
+        /// Where and why the formatter's parser stopped.
         source: SyntaxError,
     },
     /// The formatted text lacks a comment of the file: a formatter bug; nothing is written.
     #[error("{}:{line}: formatting would lose the comment on line {line} ({comment:?}); the file is left as it is (please report this)", path.display())]
     CommentLost {
+        /// The file given to `brewkit fmt`.
         path: std::path::PathBuf,
         /// The comment's first line in the file, 1-based.
         line: usize,
@@ -65,10 +73,17 @@ pub enum FormatError {
     },
     /// The formatted text would evaluate differently: a formatter bug; nothing is written.
     #[error("{}: the formatted text would not evaluate to what the file evaluates to; the file is left as it is (please report this)", path.display())]
-    Changed { path: std::path::PathBuf },
+    Changed {
+        /// The file given to `brewkit fmt`.
+        path: std::path::PathBuf,
+    },
+    /// The formatted text could not be written (temporary file, permissions or rename); the
+    /// original file is unchanged, since it is only ever replaced by an atomic rename.
     #[error("{}: cannot write: {source}", path.display())]
     Write {
+        /// The file given to `brewkit fmt` (when it is a symlink, the link, not its target).
         path: std::path::PathBuf,
+        /// Why the operating system refused it.
         source: std::io::Error,
     },
 }

@@ -39,9 +39,19 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExtVar {
     /// `std.extVar(name)` is the string `value`.
-    Str { name: String, value: String },
+    Str {
+        /// The name `std.extVar` is called with.
+        name: String,
+        /// The string it returns, taken verbatim.
+        value: String,
+    },
     /// `std.extVar(name)` is the result of evaluating `code`.
-    Code { name: String, code: String },
+    Code {
+        /// The name `std.extVar` is called with.
+        name: String,
+        /// Jsonnet source; the variable's value is what it evaluates to.
+        code: String,
+    },
 }
 
 impl ExtVar {
@@ -120,7 +130,9 @@ impl fmt::Debug for Native {
 pub struct Location {
     /// The file as shown to the user (relative to the working directory where possible).
     pub file: String,
+    /// Line in that file, counting from 1.
     pub line: usize,
+    /// Column on that line, counting from 1.
     pub column: usize,
 }
 
@@ -136,18 +148,27 @@ pub enum Error {
     /// The file itself could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The file as it was asked for.
         path: PathBuf,
+        /// Why the operating system refused it.
         #[source]
         source: std::io::Error,
     },
     /// The parser refused the source (of the file or of a file it imports).
     #[error("{location}: syntax error: {message}")]
-    Syntax { location: Location, message: String },
+    Syntax {
+        /// Where the parser stopped.
+        location: Location,
+        /// The parser's complaint, without the location.
+        message: String,
+    },
     /// Evaluation failed: `error`, a missing field, a type error, a failed import, a native misuse…
     #[error("{}{message}{}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default(), render_stack(stack))]
     Runtime {
         /// The innermost place with a source location.
         location: Option<Location>,
+        /// What went wrong, in the evaluator's words; for a failed import, a missing field, an
+        /// unknown native or a stack overflow, BrewKit's fuller explanation instead.
         message: String,
         /// The Jsonnet stack, innermost first, one frame a line.
         stack: Vec<String>,

@@ -3,6 +3,9 @@
 //! exactly what `jsonnetfmt` writes, a second run changes nothing, no comment is lost; and the
 //! repository's own files are formatted.
 
+// Helpers outside `#[test]` functions are test code too: a failed setup step should panic there.
+#![allow(clippy::unwrap_used)]
+
 use std::{
     path::{Path, PathBuf},
     process::Command,

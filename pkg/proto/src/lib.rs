@@ -109,5 +109,8 @@ pub mod moby {
     }
 }
 
-#[cfg(all(test, feature = "grpc"))]
+// Two attributes rather than `all(test, ..)`: clippy's allow-unwrap-in-tests
+// only recognises a plain `cfg(test)`.
+#[cfg(test)]
+#[cfg(feature = "grpc")]
 mod tests;

@@ -49,7 +49,9 @@ impl Schema {
 /// A place in a JSON document: object keys and array indices from the root.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PathSegment {
+    /// A member of an object, by its key (unescaped, as written in the document).
     Key(String),
+    /// An element of an array, counted from 0.
     Index(usize),
 }
 
