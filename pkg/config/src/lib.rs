@@ -35,61 +35,108 @@ pub const DEFAULT_CONFIG: &str = r#"// BrewKit host config: what this machine le
 /// Errors of reading or using the host config.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The config file exists but does not evaluate as Jsonnet (or is not readable).
     #[error("host config {}: {source}", path.display())]
     Evaluate {
+        /// The config file.
         path: PathBuf,
+        /// The evaluator's error, with its `file:line:col`.
         #[source]
         source: brewkit_jsonnet::Error,
     },
+    /// `$BREWKIT_CONFIG` names a file that does not exist. (A missing `~/.brewkit/config` is
+    /// not an error: it is the empty config.)
     #[error("${CONFIG_ENV} names {}, which does not exist; create it (brewkit config init) or unset ${CONFIG_ENV}", path.display())]
-    Missing { path: PathBuf },
+    Missing {
+        /// The path `$BREWKIT_CONFIG` gives.
+        path: PathBuf,
+    },
+    /// The config evaluates but breaks the config schema, declares a secret id twice or
+    /// names an entitlement that cannot be used.
     #[error("host config {}:\n{}", path.display(), violations.join("\n"))]
     Invalid {
+        /// The config file.
         path: PathBuf,
+        /// Every problem found, one a line, indented; each names where in the config it is
+        /// when it can (`  secrets[1].id: …`).
         violations: Vec<String>,
     },
+    /// `$BREWKIT_CONFIG` is not set and the home directory cannot be determined, so there is
+    /// no default config location.
     #[error("cannot find the home directory to locate ~/.brewkit/config; set ${CONFIG_ENV}")]
     NoHome,
+    /// A secret's path refers to an environment variable that is not set.
     #[error(
         "secret \"{id}\": path {path:?} uses {reference}, which is not set in the environment"
     )]
     UnsetVariable {
+        /// The secret's id, as declared in the config.
         id: String,
+        /// The secret's path as written in the config, before expansion.
         path: String,
         /// As written: `${HOME}` or `$HOME`.
         reference: String,
     },
+    /// A secret's path has a `${` that is not `${NAME}` (shell forms like `${X:-y}` are not
+    /// supported).
     #[error("secret \"{id}\": path {path:?} has a ${{ not followed by a variable name and }}")]
-    BadPattern { id: String, path: String },
+    BadPattern {
+        /// The secret's id, as declared in the config.
+        id: String,
+        /// The secret's path as written in the config, before expansion.
+        path: String,
+    },
+    /// A secret's host file cannot be inspected: usually it does not exist.
     #[error("secret \"{id}\": cannot read {}: {source} (from the host config {})", path.display(), config.display())]
     SecretFile {
+        /// The secret's id, as declared in the config.
         id: String,
+        /// The host file, `$VAR`s expanded.
         path: PathBuf,
+        /// The config file that declares the secret.
         config: PathBuf,
+        /// Why the file's metadata could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// A secret's host path is not a regular file (after following symlinks).
     #[error("secret \"{id}\": {} is {what}, not a regular file (from the host config {})", path.display(), config.display())]
     SecretNotFile {
+        /// The secret's id, as declared in the config.
         id: String,
+        /// The host path, `$VAR`s expanded.
         path: PathBuf,
         /// What it is instead: "a directory", "a FIFO (named pipe)"…
         what: &'static str,
+        /// The config file that declares the secret.
         config: PathBuf,
     },
+    /// A secret's host file is larger than BuildKit accepts for a secret.
     #[error("secret \"{id}\": {} is {size} bytes, more than the {max} bytes BuildKit accepts for a secret (from the host config {})", path.display(), config.display())]
     SecretTooLarge {
+        /// The secret's id, as declared in the config.
         id: String,
+        /// The host file, `$VAR`s expanded.
         path: PathBuf,
+        /// The file's size, in bytes.
         size: u64,
+        /// The largest secret allowed, in bytes.
         max: u64,
+        /// The config file that declares the secret.
         config: PathBuf,
     },
+    /// `brewkit config init` found a file already there and did not overwrite it.
     #[error("{} already exists; it was left as it is", path.display())]
-    AlreadyExists { path: PathBuf },
+    AlreadyExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// `brewkit config init` could not create the file or its directory.
     #[error("cannot write {}: {source}", path.display())]
     Write {
+        /// The config file being created.
         path: PathBuf,
+        /// Why the operating system refused.
         #[source]
         source: std::io::Error,
     },
@@ -158,7 +205,10 @@ fn entitlement(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<En
 /// A secret the host can provide, as written in the config (the path not yet expanded).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SecretSource {
+    /// The id targets mount the secret by (`secret('aws', …)`); unique in the config.
     pub id: String,
+    /// The host file holding the secret, as written: `${VAR}` and `$VAR` are expanded only when
+    /// the secret is used ([`Config::secret_file`]).
     pub path: String,
 }
 
@@ -167,7 +217,9 @@ pub struct SecretSource {
 pub struct Config {
     /// Where it was read from; `None` when no file exists (the empty config).
     pub path: Option<PathBuf>,
+    /// The secrets this machine can provide, in the config's order; ids are unique.
     pub secrets: Vec<SecretSource>,
+    /// The privileges granted to builds; empty grants nothing.
     pub entitlements: BTreeSet<Entitlement>,
 }
 

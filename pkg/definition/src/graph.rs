@@ -13,18 +13,25 @@ use crate::{
 /// The output format of [`render`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GraphFormat {
+    /// Graphviz `digraph`, for `dot -Tsvg`.
     #[default]
     Dot,
+    /// A Mermaid `flowchart`, which GitHub and GitLab render in Markdown.
     Mermaid,
 }
 
 /// Why one node points at another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EdgeKind {
+    /// The target starts from the other target or image (`from`).
     From,
+    /// The target copies from the other target or image (`copy[].from`).
     CopyFrom,
+    /// The other target must finish first (`dependsOn`).
     DependsOn,
+    /// The other target is a member of this composite target.
     Member,
+    /// The target's command references the var.
     UsesVar,
 }
 
@@ -43,8 +50,11 @@ impl EdgeKind {
 /// A node of the graph.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GraphNode {
+    /// A target, by name.
     Target(String),
+    /// An image a target starts from or copies from, fully qualified.
     Image(String),
+    /// A var a command references, by name.
     Var(String),
 }
 

@@ -31,61 +31,114 @@ pub const DEFAULT_FILE: &str = "brewkit.jsonnet";
 /// Why a definition cannot be built. Every variant is bad input (exit code 2 at the CLI).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file does not evaluate: a Jsonnet syntax or runtime error, or an unreadable file.
     #[error(transparent)]
     Jsonnet(#[from] brewkit_jsonnet::Error),
+    /// The file evaluates to an object without `apiVersion`.
     #[error("{}: apiVersion is missing; add apiVersion: '{}' at the top level", file.display(), API_VERSIONS[0])]
-    MissingApiVersion { file: PathBuf },
+    MissingApiVersion {
+        /// The definition file.
+        file: PathBuf,
+    },
+    /// `apiVersion` is not one of [`API_VERSIONS`].
     #[error("{}: apiVersion {found} is not supported; supported: {}", file.display(), API_VERSIONS.join(", "))]
-    UnsupportedApiVersion { file: PathBuf, found: Value },
+    UnsupportedApiVersion {
+        /// The definition file.
+        file: PathBuf,
+        /// The value the file gives, whatever its JSON type.
+        found: Value,
+    },
+    /// The JSON breaks the build-definition schema, or a context copy's `src` leaves the build
+    /// context.
     #[error("{}: the build definition is not valid:\n{}", file.display(), render_violations(violations))]
     Invalid {
+        /// The definition file.
         file: PathBuf,
+        /// Every problem found, each with its JSON path.
         violations: Vec<Violation>,
     },
+    /// A name that should be a target is not one.
     #[error("unknown target \"{name}\" in {referrer}{}", hint(suggestion))]
     UnknownTarget {
+        /// The name as written.
         name: String,
+        /// Where it was written: "the command line", `dependsOn of target "x"`,
+        /// `composite target "x"`.
         referrer: String,
+        /// The closest target name, when one is close enough to be a likely typo.
         suggestion: Option<String>,
     },
+    /// A private target (its name starts with `_`) was named on the command line.
     #[error("target \"{name}\" is private (its name starts with _): other targets may use it, the command line may not")]
-    PrivateTarget { name: String },
+    PrivateTarget {
+        /// The target's name.
+        name: String,
+    },
+    /// No target was named and the definition has no [`DEFAULT_TARGET`].
     #[error("no target named and no \"{DEFAULT_TARGET}\" target to build by default; name one of: {}", public.join(", "))]
-    NoDefaultTarget { public: Vec<String> },
+    NoDefaultTarget {
+        /// The targets that may be named on the command line, sorted.
+        public: Vec<String>,
+    },
+    /// Targets and vars need each other in a circle, through `from`, `copy[].from`,
+    /// `dependsOn`, composite members or `${var}` references.
     #[error("cycle: {}", chain.join(" -> "))]
-    Cycle { chain: Vec<String> },
+    Cycle {
+        /// The circle as [`Node::label`]s, its first element repeated at the end
+        /// (`a -> b -> a`).
+        chain: Vec<String>,
+    },
+    /// `from` or `copy[].from` names a composite target, which has no filesystem to start from
+    /// or copy from.
     #[error(
         "{owner}: {field} \"{name}\" is a composite target; use a stage target or an image there"
     )]
     FromComposite {
+        /// The run that refers to it: `target "x"` or `var "x"`.
         owner: String,
+        /// The directive: `from` or `copy[N].from`.
         field: String,
+        /// The composite target's name.
         name: String,
     },
+    /// `from` or `copy[].from` is neither a target, `scratch`, nor a valid image reference.
     #[error("{owner}: {field} \"{reference}\" is neither a target nor a valid image reference: {reason}")]
     InvalidImage {
+        /// The run that refers to it: `target "x"` or `var "x"`.
         owner: String,
+        /// The directive: `from` or `copy[N].from`.
         field: String,
+        /// The value as written.
         reference: String,
+        /// What makes it an invalid image reference.
         reason: String,
     },
+    /// A run mounts a secret that the host config does not declare.
     #[error(
         "{owner}: secret \"{id}\" is not declared in the host config ({}){}",
         config_name(config),
         hint(suggestion)
     )]
     UnknownSecret {
+        /// The run that mounts it: `target "x"` or `var "x"`.
         owner: String,
+        /// The secret id as written in the definition.
         id: String,
+        /// The host config file; `None` when there is none.
         config: Option<PathBuf>,
+        /// The closest declared secret id, when one is close enough to be a likely typo.
         suggestion: Option<String>,
     },
+    /// A run asks for a privilege the host config does not grant.
     #[error("{owner}: {what} needs the \"{entitlement}\" entitlement; add it to \"entitlements\" in the host config ({})", config_name(config))]
     EntitlementMissing {
+        /// The run that asks for it: `target "x"` or `var "x"`.
         owner: String,
         /// The directive that needs it (`network: host`, `ssh`).
         what: &'static str,
+        /// The entitlement to grant.
         entitlement: Entitlement,
+        /// The host config file; `None` when there is none.
         config: Option<PathBuf>,
     },
 }
@@ -132,6 +185,7 @@ pub struct Loaded {
     pub raw: Value,
     /// The validated JSON in normal form (what `brewkit build definition` prints).
     pub normalized: Value,
+    /// The typed model of `normalized`.
     pub definition: Definition,
 }
 

@@ -15,9 +15,12 @@ pub const DEFAULT_TARGET: &str = "all";
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Definition {
+    /// One of [`API_VERSIONS`]; both mean the same schema.
     pub api_version: String,
+    /// The vars by name: runs whose output `${name}` in a command stands for.
     #[serde(default)]
     pub vars: BTreeMap<String, Var>,
+    /// The targets by name; names starting with `_` are private.
     #[serde(default)]
     pub targets: BTreeMap<String, Target>,
 }
@@ -27,7 +30,9 @@ pub struct Definition {
 #[serde(untagged)]
 #[allow(clippy::large_enum_variant)] // A definition holds a few thousand at most; boxing buys nothing.
 pub enum Target {
+    /// Names of other targets, built one after another in this order.
     Composite(Vec<String>),
+    /// A container run, with what it depends on and what it outputs.
     Stage(Stage),
 }
 
@@ -36,19 +41,32 @@ pub enum Target {
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     /// Another target, `scratch`, or an image reference.
+    /// `None` is `scratch`, an empty filesystem.
     pub from: Option<String>,
+    /// BuildKit's `os/arch[/variant]` (`linux/amd64`) to run and pull images for; `None`: the
+    /// daemon's own platform.
     pub platform: Option<String>,
+    /// Working directory of the copies and the command, created if missing; relative to the
+    /// base's working directory. `None` keeps the base's.
     pub workdir: Option<String>,
+    /// Environment variables set on top of the base's (an image's `Env` or another target's).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// BuildKit cache mounts for the command; never part of the target's filesystem.
     #[serde(default)]
     pub cache: Vec<Cache>,
+    /// Copies made before the command, in this order.
     #[serde(default)]
     pub copy: Vec<Copy>,
+    /// Host-config secrets mounted for the command only, never written to a layer.
     #[serde(default)]
     pub secrets: Vec<SecretMount>,
+    /// The command's network; `None` is [`Network::Default`].
     pub network: Option<Network>,
+    /// `Some` forwards the host's SSH agent (`$SSH_AUTH_SOCK`) to the command.
     pub ssh: Option<Ssh>,
+    /// Run as `/bin/sh -c`, with `${var}` references replaced; `None`: no command, the
+    /// filesystem is the base plus workdir and copies.
     pub command: Option<String>,
 }
 
@@ -56,10 +74,13 @@ pub struct Run {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stage {
+    /// What the stage runs (the directives it shares with vars).
     #[serde(flatten)]
     pub run: Run,
+    /// Targets that must finish, outputs included, before this one starts (`dependsOn`).
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Files copied to the host after the target succeeds.
     #[serde(default)]
     pub output: Vec<Output>,
 }
@@ -67,6 +88,7 @@ pub struct Stage {
 /// A var: a run whose stdout is the value of `${name}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Var {
+    /// What the var runs; its value is the command's stdout without trailing line breaks.
     #[serde(flatten)]
     pub run: Run,
 }
@@ -74,15 +96,21 @@ pub struct Var {
 /// A BuildKit cache mount.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Cache {
+    /// BuildKit's cache id: runs that name the same id share the cache, across builds.
     pub id: String,
+    /// Where the cache is mounted in the container.
     pub path: String,
 }
 
 /// A copy into the run's filesystem, from the build context or (with `from`) a target or image.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Copy {
+    /// A target or an image to read `src` from (`copyFrom`); `None`: the build context.
     pub from: Option<String>,
+    /// What to copy: a path or wildcard, relative to the build context (or, with `from`, in
+    /// that filesystem); a directory copies its contents.
     pub src: String,
+    /// Where it lands in the run's filesystem; relative to the workdir.
     pub dst: String,
 }
 
@@ -110,14 +138,18 @@ impl Copy {
 /// A secret from the host config mounted at `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SecretMount {
+    /// The secret's id, as declared in the host config's `secrets`.
     pub id: String,
+    /// Where the secret file is mounted in the container.
     pub path: String,
 }
 
 /// An output: `artifact` in the target's filesystem copied to `local` on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Output {
+    /// A path or wildcard in the target's filesystem.
     pub artifact: String,
+    /// The host directory it is copied into; a relative path starts at the build context.
     pub local: String,
 }
 
@@ -125,9 +157,12 @@ pub struct Output {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
+    /// BuildKit's default: the container's own, isolated network.
     #[default]
     Default,
+    /// No network: the command sees only a loopback interface.
     None,
+    /// The host's network; needs the `network.host` entitlement.
     Host,
 }
 

@@ -43,7 +43,9 @@ pub struct PlannedTarget {
 /// A var the build needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedVar {
+    /// What the var's run starts from.
     pub base: Base,
+    /// For each entry of the var's `copy`, where it reads from: `None` for the build context.
     pub copy_sources: Vec<Option<Base>>,
     /// Targets the var's run starts from or copies from.
     pub prerequisites: Vec<String>,
@@ -56,6 +58,7 @@ pub struct Plan {
     pub requested: Vec<String>,
     /// Every target reached, prerequisites before the targets that need them.
     pub order: Vec<String>,
+    /// Every target reached, by name.
     pub targets: BTreeMap<String, PlannedTarget>,
     /// Only the vars that some reached target references.
     pub vars: BTreeMap<String, PlannedVar>,
@@ -68,7 +71,9 @@ pub struct Plan {
 /// A unit of work of a build: a target or a var.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
+    /// A target, by name.
     Target(String),
+    /// A var, by name (without `${}`).
     Var(String),
 }
 
