@@ -16,17 +16,36 @@ pub const SSH_AGENT_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 #[derive(Debug, Clone)]
 pub enum Mount {
     /// `state` at `dest`, read-only, no output.
-    ReadOnly { dest: String, state: State },
+    ReadOnly {
+        /// Absolute path in the run's filesystem.
+        dest: String,
+        /// The filesystem mounted there.
+        state: State,
+    },
     /// `state` (or scratch) at `dest`, writable; its result is an output of the run.
-    Writable { dest: String, state: State },
+    Writable {
+        /// Absolute path in the run's filesystem; [`Exec::output`] finds the result by it.
+        dest: String,
+        /// The filesystem the mount starts with ([`State::scratch`] for an empty directory).
+        state: State,
+    },
     /// A persistent cache directory.
     Cache {
+        /// Absolute path in the run's filesystem.
         dest: String,
+        /// BuildKit's cache id: every run mounting the same id sees the same directory, across
+        /// builds, until the cache is pruned.
         id: String,
+        /// What happens when runs use the cache at the same time.
         sharing: CacheSharing,
     },
     /// A secret file from the session, read-only, never part of an output.
-    Secret { dest: String, id: String },
+    Secret {
+        /// Absolute path of the file in the run's filesystem (mode 0400).
+        dest: String,
+        /// The id the session's Secrets service is asked for.
+        id: String,
+    },
     /// The session's ssh agent as a socket at [`SSH_AGENT_SOCKET`]; `SSH_AUTH_SOCK` points at it.
     Ssh,
 }
@@ -34,26 +53,36 @@ pub enum Mount {
 /// How concurrent runs share a cache mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CacheSharing {
+    /// Concurrent runs use the same directory at once.
     #[default]
     Shared,
+    /// A run that finds the directory in use gets a new one of its own.
     Private,
+    /// A run that finds the directory in use waits until it is released.
     Locked,
 }
 
 /// The network of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Network {
+    /// BuildKit's default: the run's own sandboxed network (`NetMode` unset).
     #[default]
     Default,
+    /// No network but loopback.
     None,
+    /// The daemon host's network; BuildKit refuses it unless the solve grants the
+    /// `network.host` entitlement.
     Host,
 }
 
 /// A run (exec op): arguments and mounts; env, working directory and user come from the state.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    /// The command line, executed directly (`["/bin/sh", "-c", script]` for a shell).
     pub args: Vec<String>,
+    /// Mounts besides the root, in any order: they are sorted by destination.
     pub mounts: Vec<Mount>,
+    /// The run's network.
     pub network: Network,
     /// Never take the result from the cache.
     pub ignore_cache: bool,

@@ -19,12 +19,16 @@ pub enum ResolveMode {
     ForcePull,
 }
 
+/// How a local source is read: which session serves the directory and which of its paths are
+/// sent (BuildKit's `llb.LocalOption`s).
 #[derive(Debug, Clone, Default)]
 pub struct LocalOptions {
     /// The session that serves the directory.
     pub session_id: Option<String>,
     /// Only these paths (fsutil patterns) are sent.
     pub include_patterns: Vec<String>,
+    /// Paths (fsutil patterns; `!` re-includes) never sent, even when an include pattern
+    /// matches them.
     pub exclude_patterns: Vec<String>,
     /// Lets BuildKit reuse what it received before for the same directory.
     pub shared_key_hint: Option<String>,
