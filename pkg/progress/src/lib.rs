@@ -22,17 +22,23 @@ use std::{
 };
 
 use brewkit_build::BuildEvent;
-use brewkit_buildkit::progress::Event;
+use brewkit_buildkit::status::Event;
 
 /// How progress is shown (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
+    /// `tty` when stderr is a terminal, `plain` otherwise (see [`Mode::resolve`]).
     #[default]
     Auto,
+    /// A live view of the running targets, redrawn in place.
     Tty,
+    /// A line per event with `[target]` prefixes, and the commands' output.
     Plain,
+    /// A JSON object per line, ending with each target's result.
     Json,
+    /// BuildKit's own status messages, as `buildctl --progress rawjson` prints them.
     RawJson,
+    /// Nothing.
     Quiet,
 }
 
@@ -115,6 +121,7 @@ impl Clock {
 /// How a renderer is set up besides its mode.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// Where timestamps and durations are read; [`Clock::system`] but in golden tests.
     pub clock: Clock,
     /// Colors in `tty` mode.
     pub color: bool,
