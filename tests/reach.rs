@@ -2,7 +2,8 @@
 //! (containerd's gRPC TCP listener: a Go gRPC server that negotiates ALPN `h2`; BuildKit's
 //! services answer "unknown service" there, which proves TLS and HTTP/2 worked), Docker on TCP
 //! with TLS from `DOCKER_CERT_PATH` and from a context (a second dockerd with `--tlsverify`, whose
-//! TLS negotiates no ALPN), Docker contexts, and `ssh://`. Certificates are made with openssl.
+//! TLS negotiates no ALPN), Docker contexts, and `ssh://` through OpenSSH's sshd. Certificates
+//! and keys are made in the tests (openssl, ssh-keygen).
 
 use std::{
     fs,
@@ -30,8 +31,8 @@ fn backend_socket() -> String {
 }
 
 /// A CA, a server certificate for 127.0.0.1 and localhost, a client certificate (named as the
-/// docker CLI expects them in `DOCKER_CERT_PATH`: ca.pem, cert.pem, key.pem), and a second CA
-/// that signed none of them.
+/// docker CLI expects them in `DOCKER_CERT_PATH`: ca.pem, cert.pem, key.pem), a second CA that
+/// signed none of them, and in `stranger/` a client certificate that the second CA signed.
 struct Pki {
     dir: tempfile::TempDir,
 }
@@ -117,6 +118,42 @@ impl Pki {
                 ext,
             ]);
         }
+        // A client certificate from the CA that no server here trusts.
+        fs::create_dir(dir.path().join("stranger")).unwrap();
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "stranger/key.pem",
+            "-out",
+            "req.csr",
+            "-subj",
+            "/CN=stranger",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-CA",
+            "other/ca.pem",
+            "-CAkey",
+            "other/ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "stranger/cert.pem",
+            "-extfile",
+            "client.ext",
+        ]);
+        fs::copy(
+            dir.path().join("ca.pem"),
+            dir.path().join("stranger/ca.pem"),
+        )
+        .unwrap();
         // DOCKER_CERT_PATH directories: the CA only, and a CA that signed nothing here.
         fs::create_dir(dir.path().join("ca-only")).unwrap();
         fs::copy(dir.path().join("ca.pem"), dir.path().join("ca-only/ca.pem")).unwrap();
@@ -488,6 +525,7 @@ fn docker_on_tcp_with_tls_from_docker_cert_path_and_from_a_context() {
         home.path(),
         "tls-remote",
         &format!("tcp://127.0.0.1:{}", peer.port),
+        false,
     );
     for file in ["ca.pem", "cert.pem", "key.pem"] {
         fs::copy(pki.dir.path().join(file), tls.join(file)).unwrap();
@@ -498,9 +536,95 @@ fn docker_on_tcp_with_tls_from_docker_cert_path_and_from_a_context() {
     assert_eq!(code, 0, "{text}");
 }
 
-/// Writes context `name` for Docker at `host` as `docker context create` does, and returns its
-/// TLS directory (created empty).
-fn write_context(home: &Path, name: &str, host: &str) -> PathBuf {
+#[test]
+fn docker_tls_names_the_client_certificate_the_server_refuses() {
+    let pki = Pki::new();
+    let peer = tls_dockerd(&pki);
+    let home = tempfile::tempdir().unwrap();
+    let addr = format!("docker://tcp://127.0.0.1:{}", peer.port);
+    let cert = pki.path("stranger/cert.pem");
+    let assert_refused = |(code, text): (i32, String)| {
+        assert_eq!(code, 3, "{text}");
+        assert!(text.contains("refused"), "{text}");
+        assert!(text.contains(&cert), "{text}");
+        assert!(text.contains("CA"), "{text}");
+    };
+    // Several times: with TLS 1.3 dockerd judges the client certificate after the handshake, and
+    // its alert races the client's first request.
+    for _ in 0..3 {
+        let mut command = brewkit(home.path());
+        command
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", pki.path("stranger"));
+        assert_refused(build_trivial(command, &["--addr", &addr]));
+    }
+    // The same certificate given by options.
+    assert_refused(build_trivial(
+        brewkit(home.path()),
+        &[
+            "--addr",
+            &addr,
+            "--tlscacert",
+            &pki.path("ca.pem"),
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &pki.path("stranger/key.pem"),
+        ],
+    ));
+}
+
+#[test]
+fn docker_tls_without_verify_trusts_any_server_certificate() {
+    let pki = Pki::new();
+    let peer = tls_dockerd(&pki);
+    let home = tempfile::tempdir().unwrap();
+    let host = format!("tcp://127.0.0.1:{}", peer.port);
+    // other/ holds a CA that did not sign dockerd's certificate, and the client certificate
+    // dockerd wants: verifying fails, not verifying builds.
+    let env_build = |variable: &str| {
+        let mut command = brewkit(home.path());
+        command
+            .env("DOCKER_HOST", &host)
+            .env(variable, "1")
+            .env("DOCKER_CERT_PATH", pki.path("other"));
+        build_trivial(command, &["--addr", "docker://"])
+    };
+    let (code, text) = env_build("DOCKER_TLS_VERIFY");
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("certificate signed by unknown authority"),
+        "{text}"
+    );
+    let (code, text) = env_build("DOCKER_TLS");
+    assert_eq!(code, 0, "{text}");
+
+    // Contexts with the same TLS files, with and without SkipTLSVerify.
+    for (name, skip_verify) in [("verified", false), ("unverified", true)] {
+        let tls = write_context(home.path(), name, &host, skip_verify);
+        for file in ["ca.pem", "cert.pem", "key.pem"] {
+            fs::copy(pki.dir.path().join("other").join(file), tls.join(file)).unwrap();
+        }
+    }
+    let context_build = |name: &str| {
+        let mut command = brewkit(home.path());
+        command.env("DOCKER_CONTEXT", name);
+        build_trivial(command, &["--addr", "docker://"])
+    };
+    let (code, text) = context_build("verified");
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("certificate signed by unknown authority"),
+        "{text}"
+    );
+    assert!(text.contains("Docker context \"verified\""), "{text}");
+    let (code, text) = context_build("unverified");
+    assert_eq!(code, 0, "{text}");
+}
+
+/// Writes context `name` for Docker at `host` as `docker context create` does (`skip_verify`:
+/// its `--docker skip-tls-verify=true`), and returns its TLS directory (created empty).
+fn write_context(home: &Path, name: &str, host: &str, skip_verify: bool) -> PathBuf {
     let id = sha256_hex(name);
     let contexts = home.join(".docker/contexts");
     let meta = contexts.join("meta").join(&id);
@@ -508,7 +632,7 @@ fn write_context(home: &Path, name: &str, host: &str) -> PathBuf {
     fs::write(
         meta.join("meta.json"),
         format!(
-            r#"{{"Name":"{name}","Metadata":{{"Description":"brewkit test"}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":false}}}}}}"#
+            r#"{{"Name":"{name}","Metadata":{{"Description":"brewkit test"}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":{skip_verify}}}}}}}"#
         ),
     )
     .unwrap();
@@ -539,8 +663,13 @@ fn sha256_hex(name: &str) -> String {
 fn docker_contexts_are_resolved_as_the_docker_cli_does() {
     let home = tempfile::tempdir().unwrap();
     let backend = backend_socket();
-    write_context(home.path(), "backend", &backend);
-    write_context(home.path(), "dead", "unix:///nonexistent/brewkit-dead.sock");
+    write_context(home.path(), "backend", &backend, false);
+    write_context(
+        home.path(),
+        "dead",
+        "unix:///nonexistent/brewkit-dead.sock",
+        false,
+    );
     let config = home.path().join(".docker/config.json");
 
     // currentContext in config.json.
@@ -577,51 +706,156 @@ fn docker_contexts_are_resolved_as_the_docker_cli_does() {
     assert!(text.contains("\"nowhere\""), "{text}");
 }
 
+/// sshd on a 127.0.0.1 port of its own that lets root in with a key made here. Its sessions get
+/// the backend's `DOCKER_HOST` (`SetEnv`), so the `docker system dial-stdio` they run reaches the
+/// backend, as on a remote Docker host. `client` is a home directory for the ssh client: its
+/// `.ssh` holds that key as the default identity, sshd's host key in `known_hosts`, and a config.
+struct Sshd {
+    peer: Peer,
+    client: tempfile::TempDir,
+}
+
+impl Sshd {
+    fn start() -> Self {
+        let program = require("sshd", "openssh-server");
+        let keygen = require("ssh-keygen", "openssh-client");
+        assert!(
+            Path::new("/run/sshd").is_dir(),
+            "/run/sshd (sshd's privilege separation directory) is missing: scripts/backend up makes it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let client = tempfile::tempdir().unwrap();
+        let ssh = client.path().join(".ssh");
+        fs::create_dir(&ssh).unwrap();
+        let host_key = dir.path().join("host_key");
+        let identity = ssh.join("id_ed25519");
+        for (key, comment) in [
+            (&host_key, "brewkit test host"),
+            (&identity, "brewkit test"),
+        ] {
+            let output = Command::new(&keygen)
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(key)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "ssh-keygen: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let public = |key: &Path| fs::read_to_string(key.with_extension("pub")).unwrap();
+        fs::copy(
+            identity.with_extension("pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        // The remote docker CLI reads no config of this machine's root.
+        fs::create_dir(dir.path().join("docker-config")).unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        // StrictModes would refuse files under /tmp (world-writable); PAM is not set up here.
+        fs::write(
+            dir.path().join("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nPidFile none\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nAllowUsers root\nLogLevel VERBOSE\n\
+                 SetEnv DOCKER_HOST={} DOCKER_CONFIG={d}/docker-config\n",
+                backend_socket()
+            ),
+        )
+        .unwrap();
+        fs::write(
+            ssh.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {}", public(&host_key)),
+        )
+        .unwrap();
+        // `builder` is an alias, as users name their remote hosts; never prompt.
+        fs::write(
+            ssh.join("config"),
+            format!(
+                "Host builder\n  HostName 127.0.0.1\n  Port {port}\n  User root\n\
+                 Host *\n  BatchMode yes\n  StrictHostKeyChecking yes\n  \
+                 GlobalKnownHostsFile /dev/null\n"
+            ),
+        )
+        .unwrap();
+        let config = dir.path().join("sshd_config").display().to_string();
+        let args = ["-D", "-e", "-f", &config].map(String::from);
+        let peer = Peer::start(&program, &args, port, dir);
+        Self { peer, client }
+    }
+
+    /// What sshd logged (-e: to stderr).
+    fn log(&self) -> String {
+        fs::read_to_string(self.peer.log.with_file_name("stderr")).unwrap_or_default()
+    }
+
+    /// `inner` run where the home directory of this user in /etc/passwd is [`Self::client`]
+    /// (bound over it in a mount namespace of its own): ssh reads `~/.ssh` from the passwd
+    /// entry, never from `$HOME`.
+    fn as_client(&self, inner: &Command) -> Command {
+        let mut command = Command::new(require("unshare", "util-linux"));
+        command
+            .args(["--mount", "--propagation", "private", "sh", "-ec"])
+            .arg(r#"mount --bind "$1" "$(getent passwd "$(id -u)" | cut -d: -f6)"; shift; exec "$@""#)
+            .arg("sh")
+            .arg(self.client.path())
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (name, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        command
+    }
+}
+
 #[test]
 fn docker_over_ssh_runs_docker_system_dial_stdio() {
     require("ssh", "openssh-client");
-    let home = tempfile::tempdir().unwrap();
-    // Nothing listens on port 1: ssh's own message is the reason.
-    let mut command = brewkit(home.path());
-    command.env("DOCKER_HOST", "ssh://brewkit@127.0.0.1:1");
-    let (code, text) = build_trivial(command, &["--addr", "docker://"]);
+    let sshd = Sshd::start();
+    let home = sshd.client.path();
+    let accepted = || sshd.log().matches("Accepted publickey for root").count();
+
+    // DOCKER_HOST with the user and the port: `ssh -l root -p PORT -- 127.0.0.1 …`.
+    let mut command = brewkit(home);
+    command.env(
+        "DOCKER_HOST",
+        format!("ssh://root@127.0.0.1:{}", sshd.peer.port),
+    );
+    let (code, text) = build_trivial(sshd.as_client(&command), &["--addr", "docker://"]);
+    assert_eq!(code, 0, "{text}\nsshd: {}", sshd.log());
+    let before = accepted();
+    assert!(before > 0, "{}", sshd.log());
+
+    // A context whose host is an alias of ~/.ssh/config, which gives the port and the user.
+    write_context(home, "over-ssh", "ssh://builder", false);
+    let mut command = brewkit(home);
+    command.env("DOCKER_CONTEXT", "over-ssh");
+    let (code, text) = build_trivial(sshd.as_client(&command), &["--addr", "docker://"]);
+    assert_eq!(code, 0, "{text}\nsshd: {}", sshd.log());
+    assert!(accepted() > before, "{}", sshd.log());
+
+    // Failures tell ssh's own message: a user sshd does not let in, a port nothing listens on.
+    let mut command = brewkit(home);
+    command.env(
+        "DOCKER_HOST",
+        format!("ssh://nobody@127.0.0.1:{}", sshd.peer.port),
+    );
+    let (code, text) = build_trivial(sshd.as_client(&command), &["--addr", "docker://"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("Permission denied (publickey)"), "{text}");
+    let mut command = brewkit(home);
+    command.env("DOCKER_HOST", "ssh://root@127.0.0.1:1");
+    let (code, text) = build_trivial(sshd.as_client(&command), &["--addr", "docker://"]);
     assert_eq!(code, 3, "{text}");
     assert!(
         text.contains("ssh: connect to host 127.0.0.1 port 1"),
         "{text}"
     );
-
-    // An `ssh` first on PATH that checks its arguments and runs the docker CLI's dial-stdio
-    // against the backend, as sshd would run it on the remote host.
-    let docker = require("docker", "docker.io");
-    let bin = home.path().join("bin");
-    fs::create_dir(&bin).unwrap();
-    let script = bin.join("ssh");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n[ \"$*\" = \"-l me -p 2222 -- build.example docker system dial-stdio\" ] || \
-             {{ echo \"unexpected ssh arguments: $*\" >&2; exit 255; }}\n\
-             exec {} -H {} system dial-stdio\n",
-            docker.display(),
-            backend_socket()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut command = brewkit(home.path());
-    command
-        .env("PATH", path)
-        .env("DOCKER_HOST", "ssh://me@build.example:2222");
-    let (code, text) = build_trivial(command, &["--addr", "docker://"]);
-    assert_eq!(code, 0, "{text}");
 }
