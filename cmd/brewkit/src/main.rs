@@ -312,7 +312,7 @@ fn run_build(
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mode = build.progress;
         if mode == brewkit_progress::Mode::RawJson {
-            brewkit_buildkit::progress::keep_raw();
+            brewkit_buildkit::status::keep_raw();
         }
         // Set when a signal cancels the build: the progress channel may stay open until the
         // runtime shuts down (detached tasks hold senders), and the renderer must be done

@@ -1,6 +1,6 @@
 //! Why a build stopped.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 /// How many log lines of a failed command are shown.
 pub const LOG_TAIL: usize = 20;
@@ -21,22 +21,30 @@ const KEEP_END: usize = 40;
 /// Why a build stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Something the host must provide is missing (a secret file, the ssh agent): bad input.
-    #[error("{0}")]
-    Host(String),
+    /// Something the host must provide is missing or refused (a secret file, the ssh agent, an
+    /// output outside the project): bad input.
+    #[error(transparent)]
+    Host(#[from] HostError),
     /// A target's or var's solve failed.
     #[error("{node} failed {}: {}{}{}", failed_where(command, &failure.step), cut(&reason(&failure.message), MESSAGE_LIMIT), login_hint(&failure.message), render_tail(&failure.log_tail))]
     Failed {
+        /// The node, as labelled in progress (`target x`, `var y`).
         node: String,
+        /// The command it runs, if it has one.
         command: Option<String>,
+        /// What BuildKit said.
         failure: SolveFailure,
     },
     /// An output could not be written.
-    #[error("{node}: output to {}: {message}", local.display())]
+    #[error("{node}: output to {}: {source}", local.display())]
     Output {
+        /// The target whose output it is.
         node: String,
+        /// The host directory it was written into.
         local: PathBuf,
-        message: String,
+        /// Why it failed.
+        #[source]
+        source: OutputError,
     },
     /// Several targets failed (`--keep-going`): each is named.
     #[error("{} targets failed:\n{}", .0.len(), .0.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n"))]
@@ -47,6 +55,81 @@ pub enum Error {
     /// Talking to BuildKit failed outside a node (session, gateway, image configs).
     #[error(transparent)]
     BuildKit(#[from] brewkit_buildkit::Error),
+}
+
+/// What the host must provide and does not, found before anything runs.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A run mounts a secret the host config does not declare.
+    #[error("{owner}: secret \"{id}\" is not in the host config")]
+    SecretNotDeclared {
+        /// The node that mounts it.
+        owner: String,
+        /// The secret's id.
+        id: String,
+    },
+    /// A declared secret's file cannot be used (missing variable, missing or oversized file).
+    #[error("{owner}: {source}")]
+    SecretFile {
+        /// The node that mounts it.
+        owner: String,
+        /// Why, naming the config file and the path.
+        #[source]
+        source: Box<brewkit_config::Error>,
+    },
+    /// A run forwards the ssh agent and no agent is set.
+    #[error("{owner} uses ssh, but SSH_AUTH_SOCK is not set: start an agent (eval \"$(ssh-agent)\") and add a key (ssh-add)")]
+    NoSshAgent {
+        /// The first node that uses ssh.
+        owner: String,
+    },
+    /// SSH_AUTH_SOCK names a socket that is not there.
+    #[error("{owner} uses ssh, but the agent socket {} (SSH_AUTH_SOCK) does not exist", socket.display())]
+    SshAgentMissing {
+        /// The first node that uses ssh.
+        owner: String,
+        /// The path SSH_AUTH_SOCK names.
+        socket: PathBuf,
+    },
+    /// The build context directory cannot be resolved.
+    #[error("build context {}: {source}", path.display())]
+    Context {
+        /// The context as given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output goes outside the project directory without the host's consent.
+    #[error("target \"{target}\": output {output:?} goes to {}, outside the project directory {}; to allow it, add \"fs.write={}\" (or a directory holding it) to \"entitlements\" in the host config ({config})", local.display(), context.display(), local.display())]
+    OutputOutsideProject {
+        /// The target.
+        target: String,
+        /// The output's destination as the definition writes it.
+        output: String,
+        /// Where that lands.
+        local: PathBuf,
+        /// The project directory.
+        context: PathBuf,
+        /// The host config file to add the entitlement to.
+        config: String,
+    },
+}
+
+/// Why an output was not written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OutputError {
+    /// Writing the files BuildKit sent failed, or a path it sent was refused.
+    #[error(transparent)]
+    Receive(Arc<brewkit_buildkit::filesync::Error>),
+    /// The session stopped waiting for the transfer: its outcome is unknown.
+    #[error("{running} transfer(s) still writing after {} s; the output may be incomplete", limit.as_secs())]
+    Unfinished {
+        /// How many transfers were still running.
+        running: usize,
+        /// How long the session waited.
+        limit: Duration,
+    },
 }
 
 /// What BuildKit said about a failed solve.

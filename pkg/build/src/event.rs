@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use brewkit_buildkit::progress::Event;
+use brewkit_buildkit::status::Event;
 
 use crate::Error;
 
@@ -66,8 +66,8 @@ impl NodeFailure {
                 log_tail: failure.log_tail.clone(),
                 message,
             },
-            Error::Output { message: why, .. } => Self {
-                reason: why.clone(),
+            Error::Output { source, .. } => Self {
+                reason: source.to_string(),
                 message,
                 ..Self::default()
             },

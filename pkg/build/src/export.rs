@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use brewkit_buildkit::{progress::Event, Client, Session, SessionOptions, SolveRequest, Transfer};
+use brewkit_buildkit::{status::Event, Client, Session, SessionOptions, SolveOptions, Transfer};
 use brewkit_definition::Node;
 use brewkit_llb::State;
 use tokio::{
@@ -22,7 +22,7 @@ use tokio::{
 use crate::{
     lower,
     route::{vertex_of, Router},
-    BuildEvent, Error,
+    BuildEvent, Error, OutputError,
 };
 
 /// A built target's outputs to write.
@@ -244,11 +244,11 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
     )
     .await?;
     let (tx, mut rx) = unbounded_channel::<Event>();
-    let request = SolveRequest {
+    let request = SolveOptions {
         definition: Some(definition),
         session: Some(session.id().to_owned()),
         export_local: true,
-        ..SolveRequest::default()
+        ..SolveOptions::default()
     };
     let id = brewkit_buildkit::new_id();
     let solving = exports.client.solve(&id, request, Some(tx));
@@ -274,23 +274,20 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
     for transfer in transfers {
         match transfer {
             Transfer::Received {
-                result: Err(message),
+                result: Err(error),
                 dest,
             } => {
                 return Err(Error::Output {
                     node: label,
                     local: dest,
-                    message,
+                    source: OutputError::Receive(error),
                 })
             }
             Transfer::Unfinished { running, limit } => {
                 return Err(Error::Output {
                     node: label,
                     local: root,
-                    message: format!(
-                    "{running} transfer(s) still writing after {} s; the output may be incomplete",
-                    limit.as_secs()
-                ),
+                    source: OutputError::Unfinished { running, limit },
                 })
             }
             _ => {}

@@ -10,7 +10,7 @@ use brewkit_buildkit::SessionOptions;
 use brewkit_config::Config;
 use brewkit_definition::{Definition, Node, Plan, Run};
 
-use crate::{lower, schedule::Footprint, Error};
+use crate::{lower, schedule::Footprint, Error, HostError};
 
 /// The session's attachments: the context, the secret files, the ssh agent, registry auth.
 pub(crate) fn session_options(
@@ -27,15 +27,18 @@ pub(crate) fn session_options(
             if secrets.contains_key(&secret.id) {
                 continue;
             }
-            let source = config.secret(&secret.id).ok_or_else(|| {
-                Error::Host(format!(
-                    "{owner}: secret \"{}\" is not in the host config",
-                    secret.id
-                ))
-            })?;
+            let source = config
+                .secret(&secret.id)
+                .ok_or_else(|| HostError::SecretNotDeclared {
+                    owner: owner.clone(),
+                    id: secret.id.clone(),
+                })?;
             let file = config
                 .secret_file(source, brewkit_buildkit::MAX_SECRET_SIZE)
-                .map_err(|e| Error::Host(format!("{owner}: {e}")))?;
+                .map_err(|source| HostError::SecretFile {
+                    owner: owner.clone(),
+                    source: Box::new(source),
+                })?;
             secrets.insert(secret.id.clone(), file);
         }
         ssh |= run.ssh.is_some();
@@ -49,24 +52,17 @@ pub(crate) fn session_options(
         let socket = std::env::var_os("SSH_AUTH_SOCK")
             .filter(|s| !s.is_empty())
             .map(PathBuf::from)
-            .ok_or_else(|| {
-                Error::Host(format!(
-                    "{owner} uses ssh, but SSH_AUTH_SOCK is not set: start an agent (eval \"$(ssh-agent)\") and add a key (ssh-add)"
-                ))
+            .ok_or_else(|| HostError::NoSshAgent {
+                owner: owner.clone(),
             })?;
         if !socket.exists() {
-            return Err(Error::Host(format!(
-                "{owner} uses ssh, but the agent socket {} (SSH_AUTH_SOCK) does not exist",
-                socket.display()
-            )));
+            return Err(HostError::SshAgentMissing { owner, socket }.into());
         }
         Some(socket)
     } else {
         None
     };
-    let context = context
-        .canonicalize()
-        .map_err(|e| Error::Host(format!("build context {}: {e}", context.display())))?;
+    let context = canonical_context(context)?;
     Ok(SessionOptions {
         name: "brewkit".to_owned(),
         shared_key: shared_key(&context),
@@ -75,6 +71,14 @@ pub(crate) fn session_options(
         secrets,
         ssh_agent,
         registry_auth: true,
+    })
+}
+
+/// The context directory, canonical: what the session serves and outputs are checked against.
+fn canonical_context(context: &Path) -> Result<PathBuf, HostError> {
+    context.canonicalize().map_err(|source| HostError::Context {
+        path: context.to_owned(),
+        source,
     })
 }
 
@@ -98,9 +102,7 @@ pub(crate) fn check_outputs(
     config: &Config,
     context: &Path,
 ) -> Result<(), Error> {
-    let context = context
-        .canonicalize()
-        .map_err(|e| Error::Host(format!("build context {}: {e}", context.display())))?;
+    let context = canonical_context(context)?;
     for name in &plan.order {
         let Some(stage) = definition.stage(name) else {
             continue;
@@ -116,13 +118,14 @@ pub(crate) fn check_outputs(
                 .map_or("~/.brewkit/config, or $BREWKIT_CONFIG".to_owned(), |p| {
                     p.display().to_string()
                 });
-            return Err(Error::Host(format!(
-                "target \"{name}\": output {:?} goes to {}, outside the project directory {}; to allow it, add \"fs.write={}\" (or a directory holding it) to \"entitlements\" in the host config ({config_name})",
-                output.local,
-                local.display(),
-                context.display(),
-                local.display(),
-            )));
+            return Err(HostError::OutputOutsideProject {
+                target: name.clone(),
+                output: output.local.clone(),
+                local,
+                context,
+                config: config_name,
+            }
+            .into());
         }
     }
     Ok(())

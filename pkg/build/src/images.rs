@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use brewkit_buildkit::gateway::{self, Gateway, ImageRunConfig, ResolveMode};
+use brewkit_buildkit::gateway::{self, Gateway, ImageRunConfig};
 use brewkit_definition::{Base, Definition, Node, Plan};
+use brewkit_llb::ResolveMode;
 use brewkit_llb::State;
 
 use crate::{host::run_of, lower, route::Router, Error};
@@ -105,9 +106,9 @@ impl Images {
     pub(crate) fn filesystem(&self, image: &str, platform: &Option<String>) -> Option<State> {
         let resolved = self.resolved.get(&(image.to_owned(), platform.clone()))?;
         let mode = if self.pull {
-            brewkit_llb::ResolveMode::ForcePull
+            ResolveMode::ForcePull
         } else {
-            brewkit_llb::ResolveMode::Default
+            ResolveMode::Default
         };
         Some(State::image(
             &resolved.pinned,

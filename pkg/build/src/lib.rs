@@ -33,7 +33,7 @@ use tokio::{
     task::JoinSet,
 };
 
-pub use error::{reason as failure_reason, Error, SolveFailure, LOG_TAIL};
+pub use error::{reason as failure_reason, Error, HostError, OutputError, SolveFailure, LOG_TAIL};
 pub use event::{exit_code, BuildEvent, NodeFailure, NodeResult, NodeStatus};
 
 use export::{Exporter, Exports, Request};

@@ -143,7 +143,7 @@ impl Shared {
             if crate::host::wildcard_matches_nothing(&self.context, &copy.src) {
                 let _ = self.router.events().send(crate::BuildEvent::Progress {
                     node: node.label(),
-                    event: brewkit_buildkit::progress::Event::Warning {
+                    event: brewkit_buildkit::status::Event::Warning {
                         vertex: String::new(),
                         message: format!(
                             "copy {} {}: the wildcard matches nothing in the build context, so nothing is copied",

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use brewkit_buildkit::progress::Event;
+use brewkit_buildkit::status::Event;
 use brewkit_llb::pb;
 use tokio::sync::{
     mpsc::{UnboundedReceiver, UnboundedSender},

@@ -9,7 +9,7 @@ use std::{
 };
 
 use brewkit_buildkit::{
-    new_id, transport::TlsFiles, Client, Session, SessionOptions, SolveRequest,
+    new_id, transport::TlsFiles, Client, Session, SessionOptions, SolveOptions,
 };
 
 const FILES: usize = 5_000;
@@ -69,7 +69,7 @@ async fn upload(client: &Client, context: &Path) -> Duration {
     let result = client
         .solve(
             &new_id(),
-            SolveRequest {
+            SolveOptions {
                 definition: Some(source.marshal()),
                 session: Some(session.id().to_owned()),
                 ..Default::default()
@@ -102,7 +102,7 @@ async fn export(client: &Client, state: &brewkit_llb::State) -> Duration {
     client
         .solve(
             &new_id(),
-            SolveRequest {
+            SolveOptions {
                 definition: Some(state.marshal()),
                 session: Some(session.id().to_owned()),
                 export_local: true,
@@ -173,7 +173,7 @@ async fn main() {
     client
         .solve(
             &new_id(),
-            SolveRequest {
+            SolveOptions {
                 definition: Some(artifact.marshal()),
                 ..Default::default()
             },

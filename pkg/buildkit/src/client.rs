@@ -6,7 +6,6 @@ use tokio::sync::mpsc::UnboundedSender;
 use tonic::transport::Channel;
 
 use crate::{
-    progress::{Event, StatusDecoder},
     proto::{
         moby::buildkit::v1::{
             control_client::ControlClient, types::WorkerRecord, DiskUsageRequest, InfoRequest,
@@ -15,6 +14,7 @@ use crate::{
         },
         pb,
     },
+    status::{Event, StatusDecoder},
     transport::{Address, TlsFiles, BUILDKIT_HOST_ENV, PROBE_TIMEOUT},
     Error,
 };
@@ -24,7 +24,7 @@ const STATUS_DRAIN: Duration = Duration::from_secs(5);
 
 /// What to solve with [`Client::solve`].
 #[derive(Debug, Clone, Default)]
-pub struct SolveRequest {
+pub struct SolveOptions {
     /// The LLB to build; `None` for a gateway build driven through [`crate::gateway`].
     pub definition: Option<pb::Definition>,
     /// The session that serves local files, secrets and exports.
@@ -171,7 +171,7 @@ impl Client {
     pub async fn solve(
         &self,
         id: &str,
-        request: SolveRequest,
+        request: SolveOptions,
         events: Option<UnboundedSender<Event>>,
     ) -> Result<BTreeMap<String, String>, Error> {
         // Aborted with this future (a cancelled solve) or once drained, never left behind.

@@ -4,6 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use brewkit_llb::ResolveMode;
 use serde::Deserialize;
 use tokio::{sync::mpsc::UnboundedSender, task::JoinHandle};
 use tonic::{
@@ -13,7 +14,6 @@ use tonic::{
 
 use crate::{
     new_id,
-    progress::Event,
     proto::{
         moby::buildkit::v1::frontend::{
             llb_bridge_client::LlbBridgeClient, result, PingRequest, ReadFileRequest,
@@ -21,7 +21,8 @@ use crate::{
         },
         pb,
     },
-    Client, Error, SolveRequest as ControlSolve,
+    status::Event,
+    Client, Error, SolveOptions,
 };
 
 /// Metadata key naming the build a gateway call belongs to.
@@ -40,14 +41,6 @@ impl tonic::service::Interceptor for BuildId {
         request.metadata_mut().insert(BUILD_ID_KEY, self.0.clone());
         Ok(request)
     }
-}
-
-/// How an image reference is resolved by [`Gateway::resolve_image_config`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResolveMode {
-    #[default]
-    Default,
-    ForcePull,
 }
 
 /// The parts of an OCI image config that a run inherits.
@@ -114,10 +107,10 @@ impl Client {
             client
                 .solve(
                     &solve_id,
-                    ControlSolve {
+                    SolveOptions {
                         session,
                         entitlements,
-                        ..ControlSolve::default()
+                        ..SolveOptions::default()
                     },
                     events,
                 )
@@ -174,22 +167,18 @@ impl Gateway {
             .resolve_image_config(ResolveImageConfigRequest {
                 r#ref: reference.to_owned(),
                 platform,
-                resolve_mode: match mode {
-                    ResolveMode::Default => "default",
-                    ResolveMode::ForcePull => "pull",
-                }
-                .to_owned(),
+                resolve_mode: mode.as_str().to_owned(),
                 log_name: resolve_log_name(reference),
                 ..ResolveImageConfigRequest::default()
             })
             .await
             .map_err(Error::call("ResolveImageConfig"))?
             .into_inner();
-        let file: ImageConfigFile = serde_json::from_slice(&response.config).map_err(|e| {
-            Error::Session(format!(
-                "image config of {reference} is not valid JSON: {e}"
-            ))
-        })?;
+        let file: ImageConfigFile =
+            serde_json::from_slice(&response.config).map_err(|source| Error::ImageConfig {
+                reference: reference.to_owned(),
+                source,
+            })?;
         Ok(ResolvedImage {
             digest: response.digest,
             config: file.config.unwrap_or_default(),
@@ -219,7 +208,10 @@ impl Gateway {
         match from_result {
             Some(id) => Ok(id),
             None if !response.r#ref.is_empty() => Ok(response.r#ref),
-            None => Err(Error::Session("gateway Solve returned no ref".into())),
+            None => Err(Error::Protocol {
+                call: "gateway Solve",
+                what: "the answer holds no result ref".into(),
+            }),
         }
     }
 
@@ -250,7 +242,10 @@ impl Gateway {
         match self.solve.take() {
             Some(solve) => match solve.await {
                 Ok(result) => result.map(|_| ()),
-                Err(e) => Err(Error::Session(format!("gateway build task: {e}"))),
+                Err(e) => Err(Error::internal(
+                    "the gateway build's task ended",
+                    Some(e.into()),
+                )),
             },
             None => Ok(()),
         }

@@ -6,8 +6,8 @@
 mod client;
 mod error;
 pub mod gateway;
-pub mod progress;
 pub mod session;
+pub mod status;
 pub mod transport;
 
 /// fsutil's DiffCopy protocol (the `brewkit-fsutil` crate), which the session's file services
@@ -16,7 +16,7 @@ pub use brewkit_fsutil as filesync;
 /// BuildKit's wire definitions (the `brewkit-proto` crate, with its gRPC services).
 pub use brewkit_proto as proto;
 
-pub use client::{Client, SolveRequest};
+pub use client::{Client, SolveOptions};
 pub use error::Error;
 pub use session::{Session, SessionOptions, Transfer, MAX_SECRET_SIZE};
 

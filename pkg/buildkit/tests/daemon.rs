@@ -151,10 +151,10 @@ async fn solve_on(
     session: Option<&Session>,
 ) -> (
     Result<(), brewkit_buildkit::Error>,
-    Vec<brewkit_buildkit::progress::Event>,
+    Vec<brewkit_buildkit::status::Event>,
 ) {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let request = brewkit_buildkit::SolveRequest {
+    let request = brewkit_buildkit::SolveOptions {
         definition: Some(state.marshal()),
         session: session.map(|s| s.id().to_owned()),
         ..Default::default()
@@ -176,16 +176,16 @@ async fn solve(
     state: &brewkit_llb::State,
 ) -> (
     Result<(), brewkit_buildkit::Error>,
-    Vec<brewkit_buildkit::progress::Event>,
+    Vec<brewkit_buildkit::status::Event>,
 ) {
     solve_on(client, state, None).await
 }
 
-fn logs(events: &[brewkit_buildkit::progress::Event]) -> String {
+fn logs(events: &[brewkit_buildkit::status::Event]) -> String {
     events
         .iter()
         .filter_map(|e| match e {
-            brewkit_buildkit::progress::Event::Log { data, .. } => {
+            brewkit_buildkit::status::Event::Log { data, .. } => {
                 Some(String::from_utf8_lossy(data).into_owned())
             }
             _ => None,
@@ -216,7 +216,7 @@ async fn hand_built_llb_runs(transport: &str, client: &Client) {
         logs(&events).contains(&format!("hello-{marker}")),
         "{transport}: {events:#?}"
     );
-    assert!(events.iter().any(|e| matches!(e, brewkit_buildkit::progress::Event::Completed { name, error: None, .. } if name == "greet")), "{transport}: {events:#?}");
+    assert!(events.iter().any(|e| matches!(e, brewkit_buildkit::status::Event::Completed { name, error: None, .. } if name == "greet")), "{transport}: {events:#?}");
 }
 
 #[tokio::test]
@@ -237,7 +237,7 @@ async fn failing_command_fails_the_solve() {
     assert!(logs(&events).contains("about-to-fail"), "{events:#?}");
     assert!(events.iter().any(|e| matches!(
         e,
-        brewkit_buildkit::progress::Event::Completed { error: Some(_), .. }
+        brewkit_buildkit::status::Event::Completed { error: Some(_), .. }
     )));
 }
 
@@ -249,7 +249,7 @@ async fn gateway_resolves_solves_and_reads() {
         .resolve_image_config(
             "docker.io/library/busybox:latest",
             None,
-            brewkit_buildkit::gateway::ResolveMode::Default,
+            brewkit_llb::ResolveMode::Default,
         )
         .await
         .unwrap();
@@ -511,7 +511,7 @@ async fn upload_and_export(
     )
     .await?;
     let source = local(&session, "context", include);
-    let request = brewkit_buildkit::SolveRequest {
+    let request = brewkit_buildkit::SolveOptions {
         definition: Some(source.marshal()),
         session: Some(session.id().to_owned()),
         export_local: true,
@@ -641,7 +641,7 @@ async fn cancelling_a_solve_stops_the_run() {
         .root();
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let solve_client = client.clone();
-    let request = brewkit_buildkit::SolveRequest {
+    let request = brewkit_buildkit::SolveOptions {
         definition: Some(state.marshal()),
         ..Default::default()
     };
@@ -700,7 +700,7 @@ async fn cancelling_an_export_mid_transfer_leaves_no_temporary_files() {
         ignore_cache: true,
         ..Default::default()
     });
-    let request = brewkit_buildkit::SolveRequest {
+    let request = brewkit_buildkit::SolveOptions {
         definition: Some(exec.output("/out").unwrap().marshal()),
         session: Some(session.id().to_owned()),
         export_local: true,
@@ -749,11 +749,7 @@ async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
         .await
         .unwrap();
     let image = gateway
-        .resolve_image_config(
-            &reference,
-            None,
-            brewkit_buildkit::gateway::ResolveMode::ForcePull,
-        )
+        .resolve_image_config(&reference, None, brewkit_llb::ResolveMode::ForcePull)
         .await
         .unwrap();
     assert!(
@@ -807,7 +803,7 @@ async fn thousands_of_small_files_upload_on_one_session() {
             ..Default::default()
         })
         .root();
-    let request = brewkit_buildkit::SolveRequest {
+    let request = brewkit_buildkit::SolveOptions {
         definition: Some(state.marshal()),
         session: Some(session.id().to_owned()),
         ..Default::default()

@@ -10,6 +10,8 @@ use crate::{
 };
 use std::sync::Arc;
 
+/// How an image reference is resolved, for an image source and for the gateway's
+/// ResolveImageConfig alike (BuildKit's `llb.ResolveMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ResolveMode {
     /// The local store when it has the image, else the registry.
@@ -17,6 +19,16 @@ pub enum ResolveMode {
     Default,
     /// Always ask the registry (`--pull`).
     ForcePull,
+}
+
+impl ResolveMode {
+    /// The mode as BuildKit spells it on the wire (`image.resolvemode`, ResolveImageConfig).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::ForcePull => "pull",
+        }
+    }
 }
 
 /// How a local source is read: which session serves the directory and which of its paths are
@@ -72,7 +84,7 @@ impl State {
     pub fn image(reference: &str, mode: ResolveMode, platform: Option<pb::Platform>) -> Self {
         let mut attrs = BTreeMap::new();
         if mode == ResolveMode::ForcePull {
-            attrs.insert("image.resolvemode".to_owned(), "pull".to_owned());
+            attrs.insert("image.resolvemode".to_owned(), mode.as_str().to_owned());
         }
         Self::from_source(format!("docker-image://{reference}"), attrs, platform, None)
     }

@@ -5,7 +5,7 @@
 use std::{collections::HashMap, io::Write};
 
 use brewkit_build::BuildEvent;
-use brewkit_buildkit::progress::LogStream;
+use brewkit_buildkit::status::LogStream;
 use serde_json::{json, Value};
 
 use crate::{

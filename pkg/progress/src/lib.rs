@@ -22,7 +22,7 @@ use std::{
 };
 
 use brewkit_build::BuildEvent;
-use brewkit_buildkit::progress::Event;
+use brewkit_buildkit::status::Event;
 
 /// How progress is shown (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

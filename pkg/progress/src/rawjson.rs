@@ -4,7 +4,7 @@
 //! in RFC 3339 with nanoseconds.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use brewkit_buildkit::progress::RawStatus;
+use brewkit_buildkit::status::RawStatus;
 use serde_json::{json, Map, Value};
 
 use crate::text::rfc3339_nanos;

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use brewkit_buildkit::progress::{Event, LogStream};
+use brewkit_buildkit::status::{Event, LogStream};
 
 use crate::{
     text::{one_line, Lines},

@@ -7,7 +7,7 @@ use std::{
 };
 
 use brewkit_build::{BuildEvent, NodeResult, NodeStatus};
-use brewkit_buildkit::progress::Event;
+use brewkit_buildkit::status::Event;
 use serde_json::{json, Value};
 
 use crate::Clock;

@@ -9,7 +9,7 @@ use std::{
 };
 
 use brewkit_build::{BuildEvent, NodeFailure, NodeResult, NodeStatus};
-use brewkit_buildkit::progress::{Event, LogStream, RawStatus};
+use brewkit_buildkit::status::{Event, LogStream, RawStatus};
 
 use super::*;
 

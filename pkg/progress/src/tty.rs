@@ -10,7 +10,7 @@ use std::{
 };
 
 use brewkit_build::{BuildEvent, NodeStatus};
-use brewkit_buildkit::progress::Event;
+use brewkit_buildkit::status::Event;
 use crossterm::{cursor, queue, style, terminal};
 
 use crate::{

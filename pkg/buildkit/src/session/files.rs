@@ -32,13 +32,17 @@ const EXPORTER_ID_KEY: &str = "buildkit-attachable-exporter-id";
 pub enum Transfer {
     /// A local directory sent to BuildKit.
     Sent {
+        /// The local directory's name in the session (the LLB local source's name).
         dir_name: String,
-        result: Result<SendStats, String>,
+        /// What was sent, or why sending stopped (shared: a record is cloned for each reader).
+        result: Result<SendStats, Arc<filesync::Error>>,
     },
     /// An export received from BuildKit.
     Received {
+        /// The host directory written into.
         dest: PathBuf,
-        result: Result<ReceiveStats, String>,
+        /// What was written, or why writing stopped.
+        result: Result<ReceiveStats, Arc<filesync::Error>>,
     },
     /// Transfers still running when the session stopped waiting for them: their outcome is not
     /// known, so nothing may count as written.
@@ -205,7 +209,7 @@ impl FileSync for FileSyncService {
             |outgoing| async move {
                 let result = filesync::send(&root, &sync.filter, incoming, outgoing)
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(Arc::new);
                 Transfer::Sent {
                     dir_name: sync.dir_name,
                     result,
@@ -262,7 +266,7 @@ impl FileSend for FileSendService {
                 let result =
                     filesync::receive(&dest, incoming, outgoing, &ReceiveOptions::default())
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(Arc::new);
                 Transfer::Received { dest, result }
             },
         )))

@@ -227,8 +227,12 @@ fn set_headers(
     methods: &[String],
 ) -> Result<(), Error> {
     let value = |text: &str| {
-        AsciiMetadataValue::try_from(text)
-            .map_err(|_| Error::Session(format!("{text:?} cannot be sent in a header")))
+        AsciiMetadataValue::try_from(text).map_err(|e| {
+            Error::internal(
+                format!("{text:?} cannot be sent in a header"),
+                Some(e.into()),
+            )
+        })
     };
     metadata.insert(HEADER_ID, value(id)?);
     metadata.insert(HEADER_NAME, value(&options.name)?);
