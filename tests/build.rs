@@ -1601,7 +1601,7 @@ fn plain_summary_under_jobs_names_the_failure_and_marks_the_cancellation() {
         .find(|l| l.starts_with("4 targets: "))
         .unwrap_or_else(|| panic!("no summary: {log}"));
     assert!(
-        summary.starts_with("4 targets: 1 done, 1 failed (bad), 2 cancelled in "),
+        summary.starts_with("4 targets: 1 done, 1 failed (bad), 1 cancelled, 1 skipped in "),
         "{summary}"
     );
     assert!(log.contains("[slow] CANCELED"), "{log}");

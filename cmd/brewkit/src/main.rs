@@ -309,7 +309,7 @@ fn run_build(
             client = connect(&build.daemon) => client?,
             signal = signals.next() => return Err(signal),
         };
-        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let (events, mut received) = tokio::sync::mpsc::channel(brewkit_build::EVENT_BUFFER);
         let mode = build.progress;
         if mode == brewkit_progress::Mode::RawJson {
             brewkit_buildkit::status::keep_raw();

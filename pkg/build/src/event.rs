@@ -13,28 +13,60 @@ pub enum BuildEvent {
     /// as `var NAME`), how many targets may run at once (`None`: no limit) and whether the
     /// cache is ignored (`--no-cache`), which makes cache figures meaningless.
     Planned {
+        /// Every node of the plan, in plan order.
         nodes: Vec<String>,
+        /// `--jobs`: how many targets may run at once; `None` for no limit.
         jobs: Option<usize>,
+        /// `--no-cache`: nothing will be cached.
         no_cache: bool,
     },
     /// A target or var started (`node` is the target's name, or `var NAME`).
-    Started { node: String },
+    Started {
+        /// The node.
+        node: String,
+    },
     /// BuildKit progress of a node's solve.
-    Progress { node: String, event: Event },
+    Progress {
+        /// The node whose solve first contained the step.
+        node: String,
+        /// What BuildKit reported.
+        event: Event,
+    },
     /// An output was written to the host.
-    Exported { node: String, local: PathBuf },
+    Exported {
+        /// The target whose output it is.
+        node: String,
+        /// The host directory written into (absolute).
+        local: PathBuf,
+    },
     /// A node finished, its outputs on the host.
-    Finished { node: String, duration: Duration },
+    Finished {
+        /// The node.
+        node: String,
+        /// From its start to its outputs on the host.
+        duration: Duration,
+    },
     /// A node failed by itself (not because something it needs did).
     Failed {
+        /// The node.
         node: String,
+        /// From its start to its failure.
         duration: Duration,
+        /// What failed, and how.
         failure: NodeFailure,
     },
     /// A running node was stopped because something else failed.
-    Cancelled { node: String, duration: Duration },
+    Cancelled {
+        /// The node.
+        node: String,
+        /// From its start to its cancellation.
+        duration: Duration,
+    },
     /// The build is over: how every node of the plan ended, in plan order.
-    Ended { nodes: Vec<NodeResult> },
+    Ended {
+        /// One result per node of the plan.
+        nodes: Vec<NodeResult>,
+    },
 }
 
 /// What is known about a node's failure, for renderers that show it apart from the message.
@@ -108,6 +140,7 @@ pub enum NodeStatus {
 pub struct NodeResult {
     /// The target's name, or `var NAME`.
     pub node: String,
+    /// How it ended.
     pub status: NodeStatus,
     /// From its start to its end; `None` when it never started.
     pub duration: Option<Duration>,

@@ -15,7 +15,8 @@ use brewkit_buildkit::{status::Event, Client, Session, SessionOptions, SolveOpti
 use brewkit_definition::Node;
 use brewkit_llb::State;
 use tokio::{
-    sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender},
+    // The queues hold at most one entry per target of the plan; events are bounded.
+    sync::mpsc::{channel, unbounded_channel, UnboundedReceiver, UnboundedSender},
     task::JoinHandle,
 };
 
@@ -153,10 +154,11 @@ async fn work(
         for (request, result) in batch.into_iter().zip(results) {
             if result.is_ok() {
                 for (_, local) in &request.outputs {
-                    let _ = exports.router.events().send(BuildEvent::Exported {
+                    let written = BuildEvent::Exported {
                         node: request.node.label(),
                         local: local.clone(),
-                    });
+                    };
+                    let _ = exports.router.events().send(written).await;
                 }
             }
             if done
@@ -243,7 +245,7 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
         },
     )
     .await?;
-    let (tx, mut rx) = unbounded_channel::<Event>();
+    let (tx, mut rx) = channel::<Event>(crate::EVENT_BUFFER);
     let request = SolveOptions {
         definition: Some(definition),
         session: Some(session.id().to_owned()),
@@ -254,19 +256,19 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
     let solving = exports.client.solve(&id, request, Some(tx));
     tokio::pin!(solving);
     // Only the export's own vertices: the targets' were shown when they were built.
-    let forward = |event: Event| {
+    let forward = |event: Event| async {
         if let Some(owner) = owners.get(vertex_of(&event)) {
-            exports.router.send(owner.clone(), event);
+            exports.router.send(owner.clone(), event).await;
         }
     };
     let result = loop {
         tokio::select! {
             result = &mut solving => break result,
-            Some(event) = rx.recv() => forward(event),
+            Some(event) = rx.recv() => forward(event).await,
         }
     };
     while let Ok(event) = rx.try_recv() {
-        forward(event);
+        forward(event).await;
     }
     let transfers = session.transfers().await;
     session.close().await;

@@ -29,7 +29,7 @@ use brewkit_config::Config;
 use brewkit_definition::{Definition, Node, Plan, Run};
 use brewkit_llb::State;
 use tokio::{
-    sync::mpsc::{unbounded_channel, UnboundedSender},
+    sync::mpsc::{channel, Sender},
     task::JoinSet,
 };
 
@@ -44,6 +44,10 @@ use schedule::{Outcome, Scheduler, Status};
 
 /// How long a built target's outputs may wait for other targets' to go out with them.
 const EXPORT_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How many events a channel of the build holds before its sender waits for the reader: the
+/// renderer's pace holds BuildKit's status stream back instead of filling memory.
+pub const EVENT_BUFFER: usize = 1024;
 
 /// Options of a build.
 #[derive(Debug, Clone, Default)]
@@ -68,19 +72,20 @@ pub async fn build(
     plan: &Plan,
     config: &Config,
     options: &BuildOptions,
-    events: UnboundedSender<BuildEvent>,
+    events: Sender<BuildEvent>,
 ) -> Result<(), Error> {
     host::check_outputs(definition, plan, config, &options.context)?;
-    let _ = events.send(BuildEvent::Planned {
+    let planned = BuildEvent::Planned {
         nodes: plan.nodes.iter().map(Node::label).collect(),
         jobs: options.jobs,
         no_cache: options.no_cache,
-    });
+    };
+    let _ = events.send(planned).await;
     let session_options = host::session_options(definition, plan, config, &options.context)?;
     let context = session_options.dirs[lower::CONTEXT].clone();
     let session = Session::start(client, session_options.clone()).await?;
     let router = Router::new(events, "build");
-    let (gateway_events, received) = unbounded_channel();
+    let (gateway_events, received) = channel(EVENT_BUFFER);
     let forwarding = tokio::spawn(router.clone().forward(received));
     let runs = host::planned_runs(definition, plan);
     let gateway = match client
@@ -157,6 +162,9 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
         context: shared.context.clone(),
     });
     let events = shared.router.events().clone();
+    // What the closures below report, sent (with back-pressure) once the loop can await.
+    let outbox: std::cell::RefCell<Vec<BuildEvent>> = Default::default();
+    let emit = |event: BuildEvent| outbox.borrow_mut().push(event);
     let mut tasks: JoinSet<Result<Done, Error>> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, Node> = HashMap::new();
     let mut started: HashMap<Node, Instant> = HashMap::new();
@@ -181,7 +189,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
         for node in done {
             if started.contains_key(&node) {
                 let duration = took(&node, started);
-                let _ = events.send(BuildEvent::Finished {
+                emit(BuildEvent::Finished {
                     node: node.label(),
                     duration,
                 });
@@ -190,7 +198,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
     };
     let cancelled = |node: &Node, started: &HashMap<Node, Instant>| {
         let duration = took(node, started);
-        let _ = events.send(BuildEvent::Cancelled {
+        emit(BuildEvent::Cancelled {
             node: node.label(),
             duration,
         });
@@ -205,7 +213,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
             cancelled(node, started);
             scheduler.finish(node, Outcome::Cancelled);
         } else {
-            let _ = events.send(BuildEvent::Failed {
+            emit(BuildEvent::Failed {
                 node: node.label(),
                 duration: took(node, started),
                 failure: event::NodeFailure::of(&e),
@@ -218,7 +226,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
     loop {
         for node in scheduler.ready() {
             started.insert(node.clone(), Instant::now());
-            let _ = events.send(BuildEvent::Started { node: node.label() });
+            emit(BuildEvent::Started { node: node.label() });
             let before = Before {
                 states: &states,
                 values: &values,
@@ -237,6 +245,9 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                 }
                 Err(e) => failed(&node, e, &mut scheduler, &mut errors, &started),
             }
+        }
+        for event in outbox.take() {
+            let _ = events.send(event).await;
         }
         if scheduler.stopped() {
             tasks.abort_all();
@@ -298,7 +309,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                     Ok(Err(e)) => failed(&node, e, &mut scheduler, &mut errors, &started),
                     Err(e) if e.is_panic() => {
                         let e = Error::Internal(format!("the task of {} panicked", node.label()));
-                        let _ = events.send(BuildEvent::Failed {
+                        emit(BuildEvent::Failed {
                             node: node.label(),
                             duration: took(&node, &started),
                             failure: event::NodeFailure::of(&e),
@@ -326,6 +337,9 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
         }
     }
     exporter.stop().await;
+    for event in outbox.take() {
+        let _ = events.send(event).await;
+    }
     let ended = ended.into_inner();
     let nodes = scheduler
         .statuses()
@@ -340,7 +354,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
             duration: ended.get(node).copied(),
         })
         .collect();
-    let _ = events.send(BuildEvent::Ended { nodes });
+    let _ = events.send(BuildEvent::Ended { nodes }).await;
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors.remove(0)),

@@ -138,10 +138,10 @@ impl Shared {
 
     /// Reports each context copy of `run` whose wildcard matches nothing: it copies nothing, as
     /// in BrewKit 1.1, which is seldom what was meant.
-    fn warn_empty_wildcards(&self, node: &Node, run: &brewkit_definition::Run) {
+    async fn warn_empty_wildcards(&self, node: &Node, run: &brewkit_definition::Run) {
         for copy in run.copy.iter().filter(|copy| copy.from.is_none()) {
             if crate::host::wildcard_matches_nothing(&self.context, &copy.src) {
-                let _ = self.router.events().send(crate::BuildEvent::Progress {
+                let warning = crate::BuildEvent::Progress {
                     node: node.label(),
                     event: brewkit_buildkit::status::Event::Warning {
                         vertex: String::new(),
@@ -150,16 +150,14 @@ impl Shared {
                             copy.src, copy.dst
                         ),
                     },
-                });
+                };
+                let _ = self.router.events().send(warning).await;
             }
         }
     }
 
     /// Lowers `node` on what the nodes before it left.
     pub(crate) fn prepare(&self, node: &Node, before: &Before<'_>) -> Result<Work, Error> {
-        if let Some(run) = crate::host::run_of(&self.definition, node) {
-            self.warn_empty_wildcards(node, run);
-        }
         match node {
             Node::Target(name) => {
                 let planned = &self.plan.targets[name];
@@ -209,6 +207,9 @@ impl Shared {
     /// Solves `work` in the gateway build (each vertex once for the whole run).
     pub(crate) async fn run(&self, node: &Node, work: Work) -> Result<Done, Error> {
         let label = node.label();
+        if let Some(run) = crate::host::run_of(&self.definition, node) {
+            self.warn_empty_wildcards(node, run).await;
+        }
         match work {
             Work::Composite => Ok(Done::Composite),
             Work::Target {

@@ -10,7 +10,7 @@ use std::{
 use brewkit_buildkit::status::Event;
 use brewkit_llb::pb;
 use tokio::sync::{
-    mpsc::{UnboundedReceiver, UnboundedSender},
+    mpsc::{Receiver, Sender},
     Notify,
 };
 
@@ -40,7 +40,7 @@ struct Tail {
 pub(crate) struct Router {
     routes: Arc<Mutex<Routes>>,
     changed: Arc<Notify>,
-    events: UnboundedSender<BuildEvent>,
+    events: Sender<BuildEvent>,
 }
 
 /// The vertex digests of `definition` (its last op is the terminal, which names no vertex).
@@ -53,7 +53,7 @@ pub(crate) fn vertices(definition: &pb::Definition) -> impl Iterator<Item = Stri
 
 impl Router {
     /// A router sending on to `events`; unclaimed vertices go under `default`.
-    pub(crate) fn new(events: UnboundedSender<BuildEvent>, default: &str) -> Self {
+    pub(crate) fn new(events: Sender<BuildEvent>, default: &str) -> Self {
         Self {
             routes: Arc::new(Mutex::new(Routes {
                 default: default.to_owned(),
@@ -70,10 +70,10 @@ impl Router {
     }
 
     /// Routes every event from `received` until it ends.
-    pub(crate) async fn forward(self, mut received: UnboundedReceiver<Event>) {
+    pub(crate) async fn forward(self, mut received: Receiver<Event>) {
         while let Some(event) = received.recv().await {
             let node = self.owner_of(&event);
-            self.send(node, event);
+            self.send(node, event).await;
         }
     }
 
@@ -99,7 +99,7 @@ impl Router {
     }
 
     /// Sends `event` under `node`, keeping its log lines and failed step.
-    pub(crate) fn send(&self, node: String, mut event: Event) {
+    pub(crate) async fn send(&self, node: String, mut event: Event) {
         if let Event::Completed {
             error: Some(error), ..
         } = &mut event
@@ -133,7 +133,7 @@ impl Router {
             }
         }
         self.changed.notify_waiters();
-        let _ = self.events.send(BuildEvent::Progress { node, event });
+        let _ = self.events.send(BuildEvent::Progress { node, event }).await;
     }
 
     /// Claims for `node` every vertex of `definition` that no node claimed before.
@@ -148,7 +148,7 @@ impl Router {
     }
 
     /// Where build events go.
-    pub(crate) fn events(&self) -> &UnboundedSender<BuildEvent> {
+    pub(crate) fn events(&self) -> &Sender<BuildEvent> {
         &self.events
     }
 

@@ -67,10 +67,14 @@ pub enum Status {
     Running,
     /// Built; `exported` once its outputs are on the host. Done when its needs are done too.
     Built {
+        /// Whether its outputs are on the host.
         exported: bool,
     },
+    /// It, its outputs and everything it needs are done.
     Done,
+    /// Its run or an output failed, or a need failed after it was built.
     Failed,
+    /// It was stopped while running.
     Cancelled,
     /// Never started: something it needs failed, or the build stopped first.
     Skipped,

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tonic::transport::Channel;
 
 use crate::{
@@ -166,13 +166,14 @@ impl Client {
         Ok(removed)
     }
 
-    /// Solves `request` as job `id`, sending progress to `events`. Returns the exporter's
-    /// response. Dropping the future cancels the job in BuildKit.
+    /// Solves `request` as job `id`, sending progress to `events` (a bounded channel: a slow
+    /// reader holds the status stream back, never memory). Returns the exporter's response.
+    /// Dropping the future cancels the job in BuildKit.
     pub async fn solve(
         &self,
         id: &str,
         request: SolveOptions,
-        events: Option<UnboundedSender<Event>>,
+        events: Option<Sender<Event>>,
     ) -> Result<BTreeMap<String, String>, Error> {
         // Aborted with this future (a cancelled solve) or once drained, never left behind.
         let status = events
@@ -206,7 +207,7 @@ impl Client {
 
     /// Follows job `id`'s status until it ends. A stream that fails says so, as a warning: the
     /// build goes on without progress.
-    async fn status(self, id: String, events: UnboundedSender<Event>) {
+    async fn status(self, id: String, events: Sender<Event>) {
         let stopped = |status: tonic::Status| Event::Warning {
             vertex: String::new(),
             message: format!("progress stopped: {}", status.message()),
@@ -214,7 +215,7 @@ impl Client {
         let mut stream = match self.control().status(StatusRequest { r#ref: id }).await {
             Ok(response) => response.into_inner(),
             Err(status) => {
-                let _ = events.send(stopped(status));
+                let _ = events.send(stopped(status)).await;
                 return;
             }
         };
@@ -223,14 +224,14 @@ impl Client {
             match stream.message().await {
                 Ok(Some(status)) => {
                     for event in decoder.decode(status) {
-                        if events.send(event).is_err() {
+                        if events.send(event).await.is_err() {
                             return;
                         }
                     }
                 }
                 Ok(None) => return,
                 Err(status) => {
-                    let _ = events.send(stopped(status));
+                    let _ = events.send(stopped(status)).await;
                     return;
                 }
             }

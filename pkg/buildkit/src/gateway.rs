@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use brewkit_llb::ResolveMode;
 use serde::Deserialize;
-use tokio::{sync::mpsc::UnboundedSender, task::JoinHandle};
+use tokio::{sync::mpsc::Sender, task::JoinHandle};
 use tonic::{
     metadata::AsciiMetadataValue, service::interceptor::InterceptedService, transport::Channel,
     Request, Status,
@@ -94,7 +94,7 @@ impl Client {
         &self,
         session: Option<String>,
         entitlements: Vec<String>,
-        events: Option<UnboundedSender<Event>>,
+        events: Option<Sender<Event>>,
     ) -> Result<Gateway, Error> {
         let id = new_id();
         let build_id = BuildId(AsciiMetadataValue::try_from(id.as_str()).expect("ids are hex"));

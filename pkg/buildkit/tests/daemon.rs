@@ -2,6 +2,9 @@
 //! `BREWKIT_TEST_DOCKER_HOST` (set by `eval "$(scripts/backend up)"`, which scripts/test does)
 //! names the Docker API socket. These tests fail, never skip, when it is missing.
 
+// Helpers outside `#[test]` functions are test code too: a failed setup step should panic there.
+#![allow(clippy::unwrap_used)]
+
 use brewkit_buildkit::{transport::TlsFiles, Client, Session, SessionOptions};
 
 fn docker_address() -> String {
@@ -153,7 +156,15 @@ async fn solve_on(
     Result<(), brewkit_buildkit::Error>,
     Vec<brewkit_buildkit::status::Event>,
 ) {
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let (events, mut received) = tokio::sync::mpsc::channel(16);
+    // Read while the solve runs: the channel is bounded, as the build's are.
+    let collector = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Some(event) = received.recv().await {
+            all.push(event);
+        }
+        all
+    });
     let request = brewkit_buildkit::SolveOptions {
         definition: Some(state.marshal()),
         session: session.map(|s| s.id().to_owned()),
@@ -163,11 +174,7 @@ async fn solve_on(
         .solve(&brewkit_buildkit::new_id(), request, Some(events))
         .await
         .map(|_| ());
-    let mut all = Vec::new();
-    while let Ok(event) = received.try_recv() {
-        all.push(event);
-    }
-    (result, all)
+    (result, collector.await.unwrap())
 }
 
 /// Solves `state` without a session.
@@ -639,7 +646,7 @@ async fn cancelling_a_solve_stops_the_run() {
             ..Default::default()
         })
         .root();
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let (events, mut received) = tokio::sync::mpsc::channel(1024);
     let solve_client = client.clone();
     let request = brewkit_buildkit::SolveOptions {
         definition: Some(state.marshal()),

@@ -197,8 +197,9 @@ impl Tally {
         clock.since(self.started)
     }
 
-    /// One line on how the build went: `12 targets: 10 done (7 cached), 1 failed (lint), 1
-    /// cancelled in 14.2 s`. Nodes that never started count as cancelled.
+    /// One line on how the build went: `12 targets: 9 done (7 cached), 1 failed (lint), 1
+    /// cancelled, 1 skipped in 14.2 s`. Cancelled nodes were stopped while running; skipped ones
+    /// never started.
     pub(crate) fn summary(&self, clock: &Clock) -> String {
         let results = self.results();
         let vars = results
@@ -225,9 +226,15 @@ impl Tally {
         if !failed.is_empty() {
             parts.push(format!("{} failed ({})", failed.len(), failed.join(", ")));
         }
-        let cancelled = count(NodeStatus::Cancelled) + count(NodeStatus::Skipped);
-        if cancelled > 0 {
-            parts.push(format!("{cancelled} cancelled"));
+        // Stopped while running, and never started (make's "not remade"), told apart.
+        for (status, word) in [
+            (NodeStatus::Cancelled, "cancelled"),
+            (NodeStatus::Skipped, "skipped"),
+        ] {
+            let n = count(status);
+            if n > 0 {
+                parts.push(format!("{n} {word}"));
+            }
         }
         format!(
             "{what}: {} in {:.1} s",
