@@ -21,7 +21,7 @@ fn make_context(root: &Path) {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for i in 0..FILES {
         let dir = root.join(format!("d{:02}", i % 50));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("creating a directory of the context");
         // Incompressible content, so that nothing on the way can shortcut it.
         let data: Vec<u8> = (0..size)
             .map(|_| {
@@ -31,7 +31,8 @@ fn make_context(root: &Path) {
                 seed as u8
             })
             .collect();
-        std::fs::write(dir.join(format!("f{i:05}.bin")), data).unwrap();
+        std::fs::write(dir.join(format!("f{i:05}.bin")), data)
+            .expect("writing a file of the context");
     }
 }
 
@@ -57,7 +58,7 @@ async fn upload(client: &Client, context: &Path) -> Duration {
         },
     )
     .await
-    .unwrap();
+    .expect("the backend accepts a session");
     let source = brewkit_llb::State::local(
         &name,
         &brewkit_llb::LocalOptions {
@@ -87,7 +88,7 @@ async fn upload(client: &Client, context: &Path) -> Duration {
 }
 
 async fn export(client: &Client, state: &brewkit_llb::State) -> Duration {
-    let dest = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().expect("a temporary export directory");
     let session = Session::start(
         client,
         SessionOptions {
@@ -97,7 +98,7 @@ async fn export(client: &Client, state: &brewkit_llb::State) -> Duration {
         },
     )
     .await
-    .unwrap();
+    .expect("the backend accepts a session");
     let start = Instant::now();
     client
         .solve(
@@ -111,7 +112,7 @@ async fn export(client: &Client, state: &brewkit_llb::State) -> Duration {
             None,
         )
         .await
-        .unwrap();
+        .expect("the export solve succeeds");
     let took = start.elapsed();
     session.close().await;
     took
@@ -125,7 +126,7 @@ async fn main() {
         .await
         .expect("the backend answers");
 
-    let context = tempfile::tempdir().unwrap();
+    let context = tempfile::tempdir().expect("a temporary context directory");
     make_context(context.path());
 
     let mut tar = Vec::new();
@@ -138,7 +139,7 @@ async fn main() {
                 context.path().display()
             ))
             .status()
-            .unwrap();
+            .expect("sh runs");
         assert!(status.success());
         tar.push(start.elapsed());
     }
@@ -169,7 +170,7 @@ async fn main() {
         ..Default::default()
     })
     .output("/out")
-    .unwrap();
+    .expect("/out is a writable mount of the run above");
     client
         .solve(
             &new_id(),
@@ -180,7 +181,7 @@ async fn main() {
             None,
         )
         .await
-        .unwrap();
+        .expect("the artifact solve succeeds");
     let mut exports = Vec::new();
     for _ in 0..RUNS {
         exports.push(export(&client, &artifact).await);

@@ -46,10 +46,13 @@ impl tonic::service::Interceptor for BuildId {
 /// The parts of an OCI image config that a run inherits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ImageRunConfig {
+    /// `Env`: `NAME=value` entries in the image's order; empty if the image sets none.
     #[serde(rename = "Env", default)]
     pub env: Vec<String>,
+    /// `User`: a name or uid, optionally `:group`; empty means the image runs as root.
     #[serde(rename = "User", default)]
     pub user: String,
+    /// `WorkingDir`: an absolute path; empty means `/`.
     #[serde(rename = "WorkingDir", default)]
     pub working_dir: String,
 }
@@ -60,10 +63,13 @@ struct ImageConfigFile {
     config: Option<ImageRunConfig>,
 }
 
-/// A resolved image: its manifest digest and run config.
+/// A resolved image: the digest it is pinned to and its run config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedImage {
+    /// The digest the registry resolved the reference to (`sha256:…`; an image index's for a
+    /// multi-platform image), to pin the image with as `name@digest`.
     pub digest: String,
+    /// The image's run config; the default (all empty) if its config has no `config` section.
     pub config: ImageRunConfig,
 }
 

@@ -17,7 +17,9 @@ use crate::proto::moby::buildkit::v1::StatusResponse;
 /// Which output of a command a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogStream {
+    /// Standard output (BuildKit's stream 1, and any stream number other than 2).
     Stdout,
+    /// Standard error (BuildKit's stream 2).
     Stderr,
 }
 
@@ -26,35 +28,62 @@ pub enum LogStream {
 pub enum Event {
     /// A vertex (an op of the graph) started running.
     Started {
+        /// The vertex's digest (`sha256:…`), as in the definition.
         vertex: String,
+        /// The vertex's progress name (its `llb.customname`, or what BuildKit made of the op).
         name: String,
+        /// When the daemon started it, by the daemon's clock.
         at: SystemTime,
     },
     /// A vertex's result came from the cache; it will not run.
-    Cached { vertex: String, name: String },
+    Cached {
+        /// The vertex's digest (`sha256:…`).
+        vertex: String,
+        /// The vertex's progress name.
+        name: String,
+    },
     /// A vertex finished, successfully or with `error`.
     Completed {
+        /// The vertex's digest (`sha256:…`).
         vertex: String,
+        /// The vertex's progress name.
         name: String,
+        /// From its start to its completion by the daemon's clock; `None` if it was never seen
+        /// starting (a cached vertex) or the clock went backwards.
         duration: Option<Duration>,
+        /// BuildKit's error text for the vertex; `None` if it succeeded.
         error: Option<String>,
     },
     /// Output of a running vertex.
     Log {
+        /// The digest of the vertex whose process wrote it.
         vertex: String,
+        /// Which output it was written to.
         stream: LogStream,
+        /// The bytes as written, not split into lines: a chunk may end mid-line or mid-character.
         data: Vec<u8>,
     },
     /// Progress of a transfer or sub-step of a vertex (pulling a layer, sending the context).
     Transfer {
+        /// The digest of the vertex it belongs to.
         vertex: String,
+        /// Names the sub-step within the vertex (a layer digest, or a text such as
+        /// "transferring context"); later updates of the same step carry the same id.
         id: String,
+        /// How much is done, in the step's unit (bytes for layers and context transfers).
         current: i64,
+        /// How much there is in all, in the same unit; 0 when the daemon does not know.
         total: i64,
+        /// Whether the daemon marked the step completed.
         completed: bool,
     },
     /// A warning BuildKit attached to a vertex.
-    Warning { vertex: String, message: String },
+    Warning {
+        /// The digest of the vertex it is about.
+        vertex: String,
+        /// Its short text (BuildKit's `short`; details and source ranges are left out).
+        message: String,
+    },
     /// A status message as BuildKit sent it, before the events above (only after
     /// [`keep_raw`]: `--progress rawjson` prints it).
     Raw(RawStatus),

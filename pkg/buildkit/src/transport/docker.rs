@@ -16,12 +16,17 @@ use super::tls::{Explained, TlsClient, TlsSettings};
 /// Where the Docker API listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DockerHost {
+    /// `unix:///path`: the Docker API socket at this path.
     Unix(PathBuf),
+    /// `tcp://host:port`: the Docker API on TCP, `host:port`; TLS only if the endpoint has it.
     Tcp(String),
     /// `ssh://[user@]host[:port]`: reached through `ssh … docker system dial-stdio`.
     Ssh {
+        /// Passed as `ssh -l`; `None` leaves it to ssh (its config, then the local user).
         user: Option<String>,
+        /// The host as written, which may be an alias of `~/.ssh/config`.
         host: String,
+        /// Passed as `ssh -p`; `None` leaves it to ssh (its config, then 22).
         port: Option<u16>,
     },
 }
@@ -29,6 +34,7 @@ pub enum DockerHost {
 /// A Docker API endpoint: its host, TLS for a TCP host, and the Docker context it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DockerEndpoint {
+    /// Where the Docker API listens.
     pub host: DockerHost,
     /// `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` or the context's TLS material (TCP hosts only).
     pub(crate) tls: Option<TlsSettings>,
