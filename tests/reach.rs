@@ -622,6 +622,28 @@ fn docker_tls_without_verify_trusts_any_server_certificate() {
     assert_eq!(code, 0, "{text}");
 }
 
+#[test]
+fn docker_on_plain_tcp_to_a_tls_daemon_says_to_set_up_tls() {
+    let pki = Pki::new();
+    let peer = tls_dockerd(&pki);
+    let home = tempfile::tempdir().unwrap();
+    // DOCKER_HOST without DOCKER_TLS_VERIFY: plain HTTP to dockerd's TLS listener, which answers
+    // 400 with Go's text for that.
+    let mut command = brewkit(home.path());
+    command.env("DOCKER_HOST", format!("tcp://127.0.0.1:{}", peer.port));
+    let (code, text) = build_trivial(command, &["--addr", "docker://"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("Client sent an HTTP request to an HTTPS server"),
+        "{text}"
+    );
+    assert!(text.contains("DOCKER_TLS_VERIFY=1"), "{text}");
+    assert!(text.contains("DOCKER_CERT_PATH"), "{text}");
+    assert!(text.contains("--tlscacert"), "{text}");
+    // The hint for a Docker without BuildKit would send the user the wrong way.
+    assert!(!text.contains("20.10"), "{text}");
+}
+
 /// Writes context `name` for Docker at `host` as `docker context create` does (`skip_verify`:
 /// its `--docker skip-tls-verify=true`), and returns its TLS directory (created empty).
 fn write_context(home: &Path, name: &str, host: &str, skip_verify: bool) -> PathBuf {

@@ -203,12 +203,73 @@ where
         .map_err(std::io::Error::other)?;
     let response = sender.send_request(request).await.map_err(io_error)?;
     if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-        return Err(std::io::Error::other(format!(
-            "Docker answered {} to POST /grpc (is it Docker 20.10 or newer, with BuildKit?)",
-            response.status()
-        )));
+        let status = response.status();
+        let body = body_start(response.into_body()).await;
+        return Err(std::io::Error::other(refusal(status, &body)));
     }
     hyper::upgrade::on(response).await.map_err(io_error)
+}
+
+/// How much of a refusal's body goes into the message: room for an error text, not for a page.
+const REFUSAL_BODY_LIMIT: usize = 1024;
+/// How long the body of a refusal may take: a server that keeps the connection open without
+/// sending more must not hold the connection attempt.
+const REFUSAL_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The first [`REFUSAL_BODY_LIMIT`] bytes of `body`, or what came of them before it ended,
+/// failed or [`REFUSAL_BODY_TIMEOUT`] passed (a server that closes the connection may reset it
+/// after the answer: what arrived still counts).
+async fn body_start(mut body: hyper::body::Incoming) -> Vec<u8> {
+    use hyper::body::Body;
+    let mut bytes = Vec::new();
+    let read = async {
+        while bytes.len() < REFUSAL_BODY_LIMIT {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        bytes.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(_)) | None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REFUSAL_BODY_TIMEOUT, read).await;
+    bytes.truncate(REFUSAL_BODY_LIMIT);
+    bytes
+}
+
+/// What Go's net/http writes to a client that speaks plain HTTP to its TLS listener.
+const PLAIN_HTTP_TO_TLS: &str = "Client sent an HTTP request to an HTTPS server";
+
+/// Why Docker did not upgrade `POST /grpc`: its `status`, what its `body` says (the `message` of
+/// a Docker API error, else the text on one line), and what to do about it.
+fn refusal(status: http::StatusCode, body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ApiError {
+        message: String,
+    }
+    let said = match serde_json::from_slice::<ApiError>(body) {
+        Ok(error) => error.message,
+        Err(_) => String::from_utf8_lossy(body)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let mut message = format!("Docker answered {status} to POST /grpc");
+    if !said.is_empty() {
+        message.push_str(&format!(": {said}"));
+    }
+    if said.contains(PLAIN_HTTP_TO_TLS) {
+        message.push_str(
+            " (this daemon wants TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the \
+             directory of ca.pem, cert.pem and key.pem, or pass --tlscacert, --tlscert and \
+             --tlskey, or use a Docker context with TLS material)",
+        );
+    } else {
+        message.push_str(" (is it Docker 20.10 or newer, with BuildKit?)");
+    }
+    message
 }
 
 #[cfg(test)]
@@ -239,5 +300,48 @@ mod tests {
         for bad in ["ssh://", "ssh://h:x", "ssh://h/path", "ftp://h"] {
             assert_eq!(parse_docker_host(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_refused_upgrade_says_what_the_server_said() {
+        let bad_request = http::StatusCode::BAD_REQUEST;
+        // Go's answer to plain HTTP on a TLS listener, as dockerd --tlsverify sends it.
+        let tls = refusal(
+            bad_request,
+            b"Client sent an HTTP request to an HTTPS server.\n",
+        );
+        assert!(
+            tls.starts_with(
+                "Docker answered 400 Bad Request to POST /grpc: \
+                 Client sent an HTTP request to an HTTPS server. (this daemon wants TLS: \
+                 set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH"
+            ),
+            "{tls}"
+        );
+        assert!(
+            tls.contains("--tlscacert") && tls.contains("Docker context"),
+            "{tls}"
+        );
+        assert!(!tls.contains("20.10"), "{tls}");
+        // A Docker API error: its message, on one line, with the hint about Docker's version.
+        assert_eq!(
+            refusal(
+                http::StatusCode::NOT_FOUND,
+                br#"{"message":"page not found"}"#
+            ),
+            "Docker answered 404 Not Found to POST /grpc: page not found \
+             (is it Docker 20.10 or newer, with BuildKit?)"
+        );
+        assert_eq!(
+            refusal(bad_request, b"  bad\r\n  request\n"),
+            "Docker answered 400 Bad Request to POST /grpc: bad request \
+             (is it Docker 20.10 or newer, with BuildKit?)"
+        );
+        // No body: the message as it always was.
+        assert_eq!(
+            refusal(bad_request, b""),
+            "Docker answered 400 Bad Request to POST /grpc \
+             (is it Docker 20.10 or newer, with BuildKit?)"
+        );
     }
 }
