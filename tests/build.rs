@@ -1,63 +1,39 @@
 //! `brewkit build` end to end against the test backend (scripts/backend): one test at least per
 //! directive and rule of docs/reference.md, busybox as the base image.
 
-use std::{
-    fs,
-    path::Path,
-    process::{Command, Output},
+use std::{fs, path::Path, process::Command};
+
+mod common;
+
+use common::{
+    brewkit_in, clean, configured_project, docker, docker_address, docker_host, free_port, outcome,
+    process_with, read, registry, signal, token, wait_at_most, wait_until,
 };
 
-fn docker_address() -> String {
-    let host = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect(
-        "BREWKIT_TEST_DOCKER_HOST is not set: run scripts/test, or eval \"$(scripts/backend up)\"",
-    );
-    format!("docker://{host}")
-}
-
-/// A project directory holding `brewkit.jsonnet` and a host config granting `config`.
-fn project(definition: &str, config: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("brewkit.jsonnet"), definition).unwrap();
-    fs::write(dir.path().join("config.json"), config).unwrap();
-    dir
-}
-
-/// `brewkit build` in `dir` against the test backend, with `dir/config.json` as host config and
-/// plain progress; callers add arguments and environment.
+/// `brewkit build` in the project `dir` (a clean environment, see tests/common) against the
+/// test backend, with `dir/config.json` as host config and plain progress; callers add arguments
+/// and environment.
 fn build_command(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_brewkit"));
-    command
-        .current_dir(dir)
-        .env("BREWKIT_CONFIG", dir.join("config.json"))
-        .env_remove("BUILDKIT_HOST")
-        .arg("build")
-        .args(["--addr", &docker_address(), "--progress", "plain"]);
-    command
+    build_command_showing(dir, "plain")
 }
 
-/// Exit code and stdout+stderr of a finished command.
-fn outcome(output: Output) -> (i32, String) {
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap(), text)
+/// As [`build_command`], with `--progress mode`.
+fn build_command_showing(dir: &Path, mode: &str) -> Command {
+    let mut command = brewkit_in(dir);
+    command
+        .env("BREWKIT_CONFIG", dir.join("config.json"))
+        .arg("build")
+        .args(["--addr", &docker_address(), "--progress", mode]);
+    command
 }
 
 fn build(dir: &Path, args: &[&str]) -> (i32, String) {
     outcome(build_command(dir).args(args).output().unwrap())
 }
 
-fn read(dir: &Path, path: &str) -> String {
-    fs::read_to_string(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// Tests that rely on BuildKit's cache between two builds hold this for reading; the test that
 /// prunes the cache holds it for writing, so that it never prunes in between.
 static CACHE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// A unique token, so that no two runs of a test share a cache entry.
-fn token() -> String {
-    brewkit_buildkit::new_id()
-}
 
 #[test]
 fn hello_example_writes_its_output() {
@@ -75,7 +51,7 @@ fn hello_example_writes_its_output() {
 #[test]
 fn from_target_inherits_env_and_workdir_and_image_env_applies() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{
   apiVersion: 'brewkit/v1',
@@ -101,7 +77,7 @@ fn from_target_inherits_env_and_workdir_and_image_env_applies() {
 
 #[test]
 fn copies_files_directories_and_wildcards_from_the_context() {
-    let dir = project(
+    let dir = configured_project(
         r#"local copy = std.native('copy');
 {
   apiVersion: 'brewkit/v1',
@@ -133,7 +109,7 @@ fn copies_files_directories_and_wildcards_from_the_context() {
 #[test]
 fn copy_from_a_target_and_from_an_image() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"local copyFrom = std.native('copyFrom');
 {{
@@ -159,7 +135,7 @@ fn copy_from_a_target_and_from_an_image() {
 #[test]
 fn vars_are_substituted_and_shell_variables_are_left_alone() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{
   apiVersion: 'brewkit/v1',
@@ -187,7 +163,7 @@ fn vars_are_substituted_and_shell_variables_are_left_alone() {
 #[test]
 fn a_bare_dollar_name_is_a_var_reference_too() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{
   apiVersion: 'brewkit/v1',
@@ -214,7 +190,7 @@ fn a_bare_dollar_name_is_a_var_reference_too() {
 #[test]
 fn depends_on_sees_the_outputs_of_what_it_depends_on() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"local copy = std.native('copy');
 {{
@@ -250,7 +226,7 @@ local copy = std.native('copy');
   }},
 }}"#
     );
-    let dir = project(&definition, "{}");
+    let dir = configured_project(&definition, "{}");
     fs::write(dir.path().join("round.txt"), "first\n").unwrap();
     let (code, log) = build(dir.path(), &[]);
     assert_eq!(code, 0, "{log}");
@@ -273,7 +249,7 @@ local copy = std.native('copy');
 fn no_cache_runs_commands_again() {
     let _cache = CACHE.read().unwrap_or_else(|e| e.into_inner());
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
   command: 'echo ran-{t}; head -c 16 /dev/urandom | od -An -tx1 > /stamp', output: '/stamp:out' }} }} }}"#
@@ -308,7 +284,7 @@ fn no_cache_runs_commands_again() {
 fn secrets_are_readable_but_never_land_in_the_filesystem() {
     let t = token();
     // A secret is not part of a run's cache key: the token keeps this run from the cache.
-    let dir = project(
+    let dir = configured_project(
         &r#"local secret = std.native('secret');
 {
   apiVersion: 'brewkit/v1',
@@ -361,8 +337,7 @@ fn secrets_are_readable_but_never_land_in_the_filesystem() {
         fs::metadata(dir.path().join("run-out/secrets/token")).map_or(true, |m| m.len() == 0),
         "the mount point holds nothing"
     );
-    let definition = Command::new(env!("CARGO_BIN_EXE_brewkit"))
-        .current_dir(dir.path())
+    let definition = brewkit_in(dir.path())
         .env("BREWKIT_CONFIG", dir.path().join("config.json"))
         .env("BREWKIT_TEST_SECRET_DIR", dir.path())
         .args(["build", "definition"])
@@ -374,7 +349,7 @@ fn secrets_are_readable_but_never_land_in_the_filesystem() {
 
 #[test]
 fn missing_secret_file_is_bad_input() {
-    let dir = project(
+    let dir = configured_project(
         r#"local secret = std.native('secret');
 { apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', secrets: secret('token', '/t'), command: 'true' } } }"#,
         r#"{"secrets": [{"id": "token", "path": "/nonexistent/token.txt"}]}"#,
@@ -387,7 +362,7 @@ fn missing_secret_file_is_bad_input() {
 #[test]
 fn network_none_has_only_loopback() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', network: 'none',
   command: 'ls /sys/class/net > /ifaces # {t}', output: '/ifaces:out' }} }} }}"#
@@ -402,7 +377,7 @@ fn network_none_has_only_loopback() {
 #[test]
 fn failing_command_exits_1_with_target_command_and_log_tail() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
   command: 'for i in $(seq 1 30); do echo line-$i-{t}; done; exit 4' }} }} }}"#
@@ -430,7 +405,7 @@ fn failing_command_exits_1_with_target_command_and_log_tail() {
 fn an_unchanged_project_rebuilds_fully_cached_even_when_an_unrelated_file_changes() {
     let _cache = CACHE.read().unwrap_or_else(|e| e.into_inner());
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"local copy = std.native('copy');
 {{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', copy: copy('input.txt', '/input.txt'),
@@ -458,33 +433,15 @@ fn an_unchanged_project_rebuilds_fully_cached_even_when_an_unrelated_file_change
     );
 }
 
-fn running(pattern: &str) -> bool {
-    Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} within {seconds} s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn ctrl_c_cancels_the_build_exits_130_and_writes_no_output() {
     let t = token();
-    // A duration no other test uses, to find the container's process.
-    let dir = project(
+    // The shell stays (it waits for sleep) with the token in its command line, so that this
+    // test finds its own container's process and no other test's.
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
-  command: 'echo {t} > /out.txt; exec sleep 48.3', output: '/out.txt:out' }} }} }}"#
+  command: 'echo {t} > /out.txt; sleep 48 & wait', output: '/out.txt:out' }} }} }}"#
         ),
         "{}",
     );
@@ -493,15 +450,11 @@ fn ctrl_c_cancels_the_build_exits_130_and_writes_no_output() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the command starts", 60, || running("sleep 48.3"));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    wait_until("the command starts", 60, || process_with(&t));
+    signal(&child, "INT");
+    let exit = wait_at_most(&mut child, 30);
     assert_eq!(exit.code(), Some(130));
-    wait_until("the container stops", 20, || !running("sleep 48.3"));
+    wait_until("the container stops", 30, || !process_with(&t));
     assert!(
         !dir.path().join("out/out.txt").exists(),
         "no partial output"
@@ -512,7 +465,7 @@ fn ctrl_c_cancels_the_build_exits_130_and_writes_no_output() {
 /// so that brewkit can run as an unprivileged user.
 fn open_proxy(dir: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
-    let docker = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect("BREWKIT_TEST_DOCKER_HOST");
+    let docker = docker_host();
     let docker = docker
         .strip_prefix("unix://")
         .expect("a unix:// Docker host")
@@ -545,7 +498,7 @@ fn open_proxy(dir: &Path) -> String {
 fn outputs_belong_to_the_invoking_user_with_modes_kept() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', workdir: '/o',
   command: 'echo {t} > run.sh && chmod 0755 run.sh && echo s > secret && chmod 0600 secret && mkdir -p d && echo x > d/x',
@@ -562,12 +515,11 @@ fn outputs_belong_to_the_invoking_user_with_modes_kept() {
         .status()
         .unwrap();
     assert!(status.success());
-    let output = Command::new("setpriv")
+    let output = clean(&mut Command::new("setpriv"), dir.path())
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_brewkit"))
         .args(["build", "--addr", &address, "--progress", "plain"])
         .current_dir(dir.path())
-        .env("HOME", dir.path())
         .env("BREWKIT_CONFIG", dir.path().join("config.json"))
         .output()
         .unwrap();
@@ -600,7 +552,7 @@ fn outputs_belong_to_the_invoking_user_with_modes_kept() {
 
 #[test]
 fn ssh_agent_reaches_the_command() {
-    let dir = project(
+    let dir = configured_project(
         r#"local copy = std.native('copy');
 { apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', ssh: {},
   copy: copy('sshtools', '/sshtools'),
@@ -674,8 +626,7 @@ fn ssh_agent_reaches_the_command() {
 
 #[test]
 fn pull_resolves_images_from_their_registry() {
-    let registry = std::env::var("BREWKIT_TEST_REGISTRY")
-        .expect("BREWKIT_TEST_REGISTRY is not set: run scripts/test");
+    let registry = registry();
     let t = token();
     // The registry holds a newer image under the tag than the daemon's store: one with /marker.
     let image = format!("{registry}/brewkit-pull-{t}:latest");
@@ -692,7 +643,7 @@ fn pull_resolves_images_from_their_registry() {
     docker(&["rm", &container]);
     docker(&["push", &image]);
     docker(&["tag", "busybox:latest", &image]);
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: '{image}',
   command: 'if test -e /marker; then echo registry-{t}; else echo local-{t}; fi > /p', output: '/p:out' }} }} }}"#
@@ -720,7 +671,7 @@ fn pull_resolves_images_from_their_registry() {
 fn cache_du_and_clear() {
     let _cache = CACHE.write().unwrap_or_else(|e| e.into_inner());
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
   command: 'head -c 3000000 /dev/urandom > /blob-{t}' }} }} }}"#
@@ -730,7 +681,7 @@ fn cache_du_and_clear() {
     let (code, log) = build(dir.path(), &[]);
     assert_eq!(code, 0, "{log}");
     let cache = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_brewkit"))
+        let output = brewkit_in(dir.path())
             .arg("cache")
             .args(args)
             .args(["--addr", &docker_address()])
@@ -768,7 +719,7 @@ fn cache_du_and_clear() {
 #[test]
 fn a_var_on_the_host_network_gets_the_entitlement() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1',
   vars: {{ ifaces: {{ from: 'busybox', network: 'host', command: 'echo {t}; ls /sys/class/net' }} }},
@@ -806,24 +757,10 @@ fn a_var_on_the_host_network_gets_the_entitlement() {
     );
 }
 
-/// The backend's docker CLI (Docker 20.10 from Debian) with a config dir of its own.
-fn docker(args: &[&str]) {
-    let host = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect("BREWKIT_TEST_DOCKER_HOST");
-    let config = tempfile::tempdir().unwrap();
-    let output = Command::new("/usr/bin/docker")
-        .env("DOCKER_CONFIG", config.path())
-        .args(["-H", &host])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "docker {args:?}: {output:?}");
-}
-
 /// A busybox image that is only in the test registry, under a new name: resolving it goes to
 /// the registry, as on a cold daemon.
 fn registry_only_image() -> String {
-    let registry = std::env::var("BREWKIT_TEST_REGISTRY")
-        .expect("BREWKIT_TEST_REGISTRY is not set: run scripts/test");
+    let registry = registry();
     let image = format!("{registry}/brewkit-cold-{}:latest", token());
     docker(&["tag", "busybox:latest", &image]);
     docker(&["push", &image]);
@@ -835,7 +772,7 @@ fn registry_only_image() -> String {
 fn a_base_target_runs_once_on_a_cold_daemon_and_images_are_pinned() {
     let image = registry_only_image();
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"local cache = std.native('cache');
 {{
@@ -883,12 +820,12 @@ fn composite_members_run_in_the_listed_order() {
 }}"#
     );
     // A clean checkout: build copies what generate writes, with no dependsOn.
-    let clean = project(&definition, "{}");
+    let clean = configured_project(&definition, "{}");
     let (code, log) = build(clean.path(), &[]);
     assert_eq!(code, 0, "{log}");
     assert_eq!(read(clean.path(), "out/o.txt"), format!("gen-{t}\n"));
     // A stale file on disk is replaced before build reads it.
-    let stale = project(&definition, "{}");
+    let stale = configured_project(&definition, "{}");
     fs::create_dir(stale.path().join("gen")).unwrap();
     fs::write(stale.path().join("gen/g.txt"), "stale\n").unwrap();
     let (code, log) = build(stale.path(), &[]);
@@ -907,7 +844,7 @@ fn four_timed_targets(args: &[&str]) -> Vec<(f64, f64)> {
             )
         })
         .collect();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             "{{ apiVersion: 'brewkit/v1', targets: {{ all: ['s1', 's2', 's3', 's4'],\n{targets} }} }}"
         ),
@@ -958,7 +895,7 @@ fn keep_going_lets_a_sibling_of_a_failed_target_finish() {
         )
     };
     let t = token();
-    let going = project(&definition(&t), "{}");
+    let going = configured_project(&definition(&t), "{}");
     let (code, log) = build(going.path(), &["-j", "-k"]);
     assert_eq!(code, 1, "{log}");
     assert_eq!(read(going.path(), "out/s"), format!("slow-{t}\n"));
@@ -971,7 +908,7 @@ fn keep_going_lets_a_sibling_of_a_failed_target_finish() {
         !log.contains("after failed"),
         "after was skipped, not failed: {log}"
     );
-    let stopping = project(&definition(&token()), "{}");
+    let stopping = configured_project(&definition(&token()), "{}");
     let (code, log) = build(stopping.path(), &["-j"]);
     assert_eq!(code, 1, "{log}");
     assert!(
@@ -984,7 +921,7 @@ fn keep_going_lets_a_sibling_of_a_failed_target_finish() {
 fn the_context_is_sent_once_per_build_and_copies_stay_cached_by_content() {
     let _cache = CACHE.read();
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"local copy = std.native('copy');
 {{
@@ -1054,34 +991,10 @@ fn temporary_files(dir: &Path) -> Vec<std::path::PathBuf> {
     found
 }
 
-/// Waits for `child` at most `seconds`; past that it is killed and the test fails.
-fn wait_at_most(child: &mut std::process::Child, seconds: u64) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("brewkit did not exit within {seconds} s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-fn signal(child: &std::process::Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name}");
-}
-
 #[test]
 fn sigterm_during_an_export_exits_143_and_leaves_no_temporary_file() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
   command: 'echo {t} > /t && head -c 209715200 /dev/zero > /big', output: '/big:out' }} }} }}"#
@@ -1124,11 +1037,11 @@ fn sigterm_during_an_export_exits_143_and_leaves_no_temporary_file() {
 #[test]
 fn sighup_cancels_the_build_and_exits_129() {
     let t = token();
-    // A duration no other test uses, to find the container's process.
-    let dir = project(
+    // As above: the shell waits, with the token in its command line.
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox',
-  command: 'echo {t}; exec sleep 30.7' }} }} }}"#
+  command: 'echo {t}; sleep 30 & wait' }} }} }}"#
         ),
         "{}",
     );
@@ -1137,7 +1050,7 @@ fn sighup_cancels_the_build_and_exits_129() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the command starts", 60, || running("sleep 30.7"));
+    wait_until("the command starts", 60, || process_with(&t));
     let sent = std::time::Instant::now();
     signal(&child, "HUP");
     let status = wait_at_most(&mut child, 20);
@@ -1147,12 +1060,12 @@ fn sighup_cancels_the_build_and_exits_129() {
         "exits promptly, not after the command: {:?}",
         sent.elapsed()
     );
-    wait_until("the container stops", 20, || !running("sleep 30.7"));
+    wait_until("the container stops", 30, || !process_with(&t));
 }
 
 #[test]
 fn a_fifo_secret_is_refused_before_anything_runs() {
-    let dir = project(
+    let dir = configured_project(
         r#"local secret = std.native('secret');
 { apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', secrets: secret('pipe', '/run/secrets/pipe'), command: 'cat /run/secrets/pipe' } } }"#,
         r#"{"secrets": [{"id": "pipe", "path": "${BREWKIT_TEST_SECRET_DIR}/pipe"}]}"#,
@@ -1183,7 +1096,7 @@ fn a_huge_var_value_in_a_failing_command_gives_a_short_message() {
     let t = token();
     // 100 kB: the most a var can be in a command (Linux refuses an argument over 128 KiB), and
     // the command's error quotes a path made of it.
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{
   apiVersion: 'brewkit/v1',
@@ -1213,7 +1126,7 @@ fn a_huge_var_value_in_a_failing_command_gives_a_short_message() {
 fn outputs_leave_the_modes_of_existing_directories_alone() {
     use std::os::unix::fs::PermissionsExt;
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{
   apiVersion: 'brewkit/v1',
@@ -1246,7 +1159,7 @@ fn outputs_leave_the_modes_of_existing_directories_alone() {
 fn an_exported_symlink_is_never_followed_by_a_later_output() {
     let victim = tempfile::tempdir().unwrap();
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{
   apiVersion: 'brewkit/v1',
@@ -1291,7 +1204,7 @@ fn targets_exporting_into_one_folder_at_once_all_succeed() {
             )
         })
         .collect();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             "{{ apiVersion: 'brewkit/v1', targets: {{\n    all: ['t1', 't2', 't3', 't4'],\n{targets}}} }}"
         ),
@@ -1318,7 +1231,7 @@ fn targets_exporting_into_one_folder_at_once_all_succeed() {
 #[test]
 fn a_failed_output_leaves_no_directory_it_created() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{
     all: {{ from: 'busybox', command: 'true # {t}', output: '/missing:out/new/deeper' }},
@@ -1342,7 +1255,7 @@ fn outputs_outside_the_project_and_ssh_need_the_hosts_consent() {
 }} }}"#,
         dest.display()
     );
-    let dir = project(&definition, "{}");
+    let dir = configured_project(&definition, "{}");
     let (code, log) = build(dir.path(), &[]);
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("outside the project directory"), "{log}");
@@ -1367,7 +1280,7 @@ fn outputs_outside_the_project_and_ssh_need_the_hosts_consent() {
     assert_eq!(read(&dest, "o"), format!("{t}\n"));
 
     // `..` out of the project is outside too.
-    let dir = project(
+    let dir = configured_project(
         r#"{ apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', command: 'true', output: '/etc/hostname:../up' } } }"#,
         "{}",
     );
@@ -1376,7 +1289,7 @@ fn outputs_outside_the_project_and_ssh_need_the_hosts_consent() {
     assert!(log.contains("outside the project directory"), "{log}");
 
     // ssh without the entitlement.
-    let dir = project(
+    let dir = configured_project(
         r#"{ apiVersion: 'brewkit/v1', targets: { all: { from: 'busybox', ssh: {}, command: 'true' } } }"#,
         "{}",
     );
@@ -1392,7 +1305,7 @@ fn a_target_with_two_thousand_copies_builds() {
     // the stack. A run's copies are one file op now.
     let t = token();
     let copies: String = (0..2000).map(|i| format!("copy('f', '/c/{i}'),")).collect();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             "local copy = std.native('copy');\n{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', copy: [{copies}], command: 'ls /c | wc -l > /n # {t}', output: '/n:out' }} }} }}"
         ),
@@ -1407,7 +1320,7 @@ fn a_target_with_two_thousand_copies_builds() {
 #[test]
 fn copy_sources_dot_dir_slash_absolute_and_empty_wildcards() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"local copy = std.native('copy');
 {{
@@ -1472,7 +1385,7 @@ fn copy_sources_dot_dir_slash_absolute_and_empty_wildcards() {
 #[test]
 fn a_failed_var_shows_its_own_command() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1',
   vars: {{ v: {{ from: 'busybox', command: 'echo {t}; exit 3' }} }},
@@ -1518,7 +1431,7 @@ fn a_definition_from_stdin_builds_with_the_current_directory_as_context() {
 /// redrawn with `\r`), `slow` is still running then and is cancelled; `all` never starts.
 fn one_failure_and_one_cancellation() -> (tempfile::TempDir, String) {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{
   all: ['ok', 'bad', 'slow'],
@@ -1535,8 +1448,7 @@ fn one_failure_and_one_cancellation() -> (tempfile::TempDir, String) {
 #[test]
 fn json_progress_stays_one_object_a_line_on_a_failure() {
     let (dir, t) = one_failure_and_one_cancellation();
-    let output = Command::new(env!("CARGO_BIN_EXE_brewkit"))
-        .current_dir(dir.path())
+    let output = brewkit_in(dir.path())
         .env("BREWKIT_CONFIG", dir.path().join("config.json"))
         .args([
             "build",
@@ -1668,16 +1580,14 @@ fn github_actions_groups_each_target_and_annotates_the_failure() {
 #[test]
 fn rawjson_prints_buildkits_status_as_buildctl_does() {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             "{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: 'busybox', command: 'echo raw-{t}' }} }} }}"
         ),
         "{}",
     );
     // BUILDKIT_PROGRESS sets the mode when --progress is not given.
-    let mut command = Command::new(env!("CARGO_BIN_EXE_brewkit"));
-    let output = command
-        .current_dir(dir.path())
+    let output = brewkit_in(dir.path())
         .env("BREWKIT_CONFIG", dir.path().join("config.json"))
         .env("BUILDKIT_PROGRESS", "rawjson")
         .args(["build", "--addr", &docker_address()])
@@ -1757,13 +1667,8 @@ fn auth_registry() -> AuthRegistry {
         .expect("htpasswd (apache2-utils; scripts/backend up installs it)");
     assert!(htpasswd.status.success(), "{htpasswd:?}");
     fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
-    // A free port: the kernel picks one, the registry takes it over right away.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    // The kernel picks the port, the registry takes it over right away.
+    let addr = format!("127.0.0.1:{}", free_port());
     let root = dir.path();
     fs::write(
         root.join("config.yml"),
@@ -1793,7 +1698,7 @@ fn auth_registry() -> AuthRegistry {
         std::net::TcpStream::connect(&addr).is_ok()
     });
     // The docker CLI logs in with a config dir of its own, pushes, and forgets the image.
-    let host = std::env::var("BREWKIT_TEST_DOCKER_HOST").expect("BREWKIT_TEST_DOCKER_HOST");
+    let host = docker_host();
     let config = tempfile::tempdir().unwrap();
     let docker = |args: &[&str]| {
         let output = Command::new("/usr/bin/docker")
@@ -1853,7 +1758,7 @@ fi
 /// and `path` as PATH.
 fn build_from_private(image: &str, docker_dir: &Path, path: &str) -> (i32, String) {
     let t = token();
-    let dir = project(
+    let dir = configured_project(
         &format!(
             r#"{{ apiVersion: 'brewkit/v1', targets: {{ all: {{ from: '{image}',
   command: 'echo private-{t} > /p', output: '/p:out' }} }} }}"#
@@ -1938,4 +1843,578 @@ fn a_pull_without_credentials_says_how_to_log_in() {
         log.contains(&format!("log in with \"docker login {}\"", registry.addr)),
         "{log}"
     );
+}
+
+/// SHA-256 of `bytes` in hex, through coreutils' sha256sum.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()[..64].to_owned()
+}
+
+/// One request to the test registry's HTTP API through curl: status, body, response headers.
+fn registry_request(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, Vec<u8>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (headers, response) = (dir.path().join("headers"), dir.path().join("body"));
+    let mut command = Command::new("curl");
+    command
+        .args(["-sS", "-X", method, "-D"])
+        .arg(&headers)
+        .arg("-o")
+        .arg(&response)
+        .args(["-w", "%{http_code}"])
+        .args([
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        ]);
+    if let Some(content_type) = content_type {
+        command.args(["-H", &format!("Content-Type: {content_type}")]);
+    }
+    if let Some(body) = body {
+        let request = dir.path().join("request");
+        fs::write(&request, body).unwrap();
+        command
+            .arg("--data-binary")
+            .arg(format!("@{}", request.display()));
+    }
+    let output = command.arg(url).output().unwrap();
+    assert!(
+        output.status.success(),
+        "curl -X {method} {url}: {output:?}"
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).parse().unwrap(),
+        fs::read(&response).unwrap_or_default(),
+        fs::read_to_string(&headers).unwrap_or_default(),
+    )
+}
+
+/// Uploads `bytes` as a blob of `repository` in the test registry; returns its digest.
+fn push_blob(repository: &str, bytes: &[u8]) -> String {
+    let registry = registry();
+    let digest = format!("sha256:{}", sha256_hex(bytes));
+    let (status, _, headers) = registry_request(
+        "POST",
+        &format!("http://{registry}/v2/{repository}/blobs/uploads/"),
+        None,
+        None,
+    );
+    assert_eq!(status, 202, "{headers}");
+    let location = headers
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("location").then(|| value.trim())
+        })
+        .unwrap_or_else(|| panic!("no Location: {headers}"));
+    let url = if location.starts_with("http") {
+        location.to_owned()
+    } else {
+        format!("http://{registry}{location}")
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let (status, body, _) = registry_request(
+        "PUT",
+        &format!("{url}{separator}digest={digest}"),
+        Some("application/octet-stream"),
+        Some(bytes),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    digest
+}
+
+/// A gzipped layer holding `files` (path, content): its bytes and its diff id (the digest of
+/// the tar).
+fn layer(files: &[(&str, &str)]) -> (Vec<u8>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for (path, content) in files {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+    let tar = Command::new("tar")
+        .args(["--owner=0", "--group=0", "--numeric-owner", "-C"])
+        .arg(&root)
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{tar:?}");
+    fs::write(dir.path().join("layer.tar"), &tar.stdout).unwrap();
+    let gzip = Command::new("gzip")
+        .args(["-n", "-c"])
+        .arg(dir.path().join("layer.tar"))
+        .output()
+        .unwrap();
+    assert!(gzip.status.success(), "{gzip:?}");
+    (gzip.stdout, format!("sha256:{}", sha256_hex(&tar.stdout)))
+}
+
+/// Pushes to the test registry an index of two images: busybox for linux/amd64 and a copy of
+/// it labelled linux/arm64 (the daemon's amd64 binaries, so only files are read from it), each
+/// with a layer of its own holding `/platform` (`amd64-TOKEN`, `arm64-TOKEN`). The arm64 config
+/// differs too: its working directory is `/arm64`, where its layer puts `here`. Returns the
+/// image and the index's digest.
+fn push_two_platform_index(t: &str) -> (String, String) {
+    let registry = registry();
+    let repository = format!("brewkit-platform-{t}");
+    let (status, body, _) = registry_request(
+        "GET",
+        &format!("http://{registry}/v2/busybox/manifests/latest"),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let busybox: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    // The busybox layers are mounted from the busybox repository, not uploaded again.
+    for layer in busybox["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        let (status, _, headers) = registry_request(
+            "POST",
+            &format!(
+                "http://{registry}/v2/{repository}/blobs/uploads/?mount={digest}&from=busybox"
+            ),
+            None,
+            None,
+        );
+        assert_eq!(status, 201, "mount {digest}: {headers}");
+    }
+    let (status, config, _) = registry_request(
+        "GET",
+        &format!(
+            "http://{registry}/v2/busybox/blobs/{}",
+            busybox["config"]["digest"].as_str().unwrap()
+        ),
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+
+    let mut manifests = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let marker = format!("{arch}-{t}\n");
+        let mut files = vec![("platform", marker.as_str())];
+        let here = format!("arm64-config-{t}\n");
+        if arch == "arm64" {
+            files.push(("arm64/here", here.as_str()));
+        }
+        let (bytes, diff_id) = layer(&files);
+        let layer_digest = push_blob(&repository, &bytes);
+        let mut config = config.clone();
+        config["architecture"] = arch.into();
+        config["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .unwrap()
+            .push(diff_id.into());
+        if let Some(history) = config["history"].as_array_mut() {
+            history.push(serde_json::json!({"created_by": format!("brewkit test: {arch}")}));
+        }
+        if arch == "arm64" {
+            config["config"]["WorkingDir"] = "/arm64".into();
+        }
+        let config = serde_json::to_vec(&config).unwrap();
+        let config_digest = push_blob(&repository, &config);
+        let mut layers = busybox["layers"].as_array().unwrap().clone();
+        layers.push(serde_json::json!({
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "size": bytes.len(),
+            "digest": layer_digest,
+        }));
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": config.len(),
+                "digest": config_digest,
+            },
+            "layers": layers,
+        }))
+        .unwrap();
+        let digest = format!("sha256:{}", sha256_hex(&manifest));
+        let (status, body, _) = registry_request(
+            "PUT",
+            &format!("http://{registry}/v2/{repository}/manifests/{digest}"),
+            Some("application/vnd.docker.distribution.manifest.v2+json"),
+            Some(&manifest),
+        );
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        manifests.push(serde_json::json!({
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "size": manifest.len(),
+            "digest": digest,
+            "platform": {"architecture": arch, "os": "linux"},
+        }));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    let (status, body, _) = registry_request(
+        "PUT",
+        &format!("http://{registry}/v2/{repository}/manifests/latest"),
+        Some("application/vnd.docker.distribution.manifest.list.v2+json"),
+        Some(&index),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    (
+        format!("{registry}/{repository}:latest"),
+        format!("sha256:{}", sha256_hex(&index)),
+    )
+}
+
+#[test]
+fn platform_selects_the_manifest_of_a_multi_platform_image() {
+    let t = token();
+    let (image, index) = push_two_platform_index(&t);
+    // No command runs on arm64 (the daemon cannot run arm64 binaries): its files are exported,
+    // and a command of the default platform reads them through a copy.
+    let dir = configured_project(
+        &format!(
+            r#"local copyFrom = std.native('copyFrom');
+{{ apiVersion: 'brewkit/v1', targets: {{
+  all: ['arm', 'default', 'check'],
+  arm: {{ from: '{image}', platform: 'linux/arm64', output: ['/platform:out/arm', 'here:out/arm'] }},
+  default: {{ from: '{image}', output: '/platform:out/default' }},
+  check: {{ from: 'busybox', copy: copyFrom('arm', '/platform', '/arm'), command: 'cat /arm > /c', output: '/c:out/check' }},
+}} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    // Both are pinned to the index (what the tag names, as BuildKit resolves it); the platform
+    // picks the manifest within it, which the files and the config show.
+    for target in ["arm", "default"] {
+        assert!(
+            log.contains(&format!("[{target}] docker-image://{image}@{index}")),
+            "{target}: {log}"
+        );
+    }
+    assert_eq!(read(dir.path(), "out/arm/platform"), format!("arm64-{t}\n"));
+    assert_eq!(
+        read(dir.path(), "out/arm/here"),
+        format!("arm64-config-{t}\n"),
+        "the arm64 config's working directory applies: {log}"
+    );
+    assert_eq!(
+        read(dir.path(), "out/default/platform"),
+        format!("amd64-{t}\n")
+    );
+    assert_eq!(read(dir.path(), "out/check/c"), format!("arm64-{t}\n"));
+}
+
+#[test]
+fn a_failing_var_exits_1_naming_it_and_a_vars_stderr_is_not_its_value() {
+    let t = token();
+    let dir = configured_project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1',
+  vars: {{
+    v: {{ from: 'busybox', command: 'echo noise-{t} >&2; echo value-{t}; echo more >&2' }},
+    bad: {{ from: 'busybox', command: 'echo {t}; exit 5' }},
+  }},
+  targets: {{
+    all: {{ from: 'busybox', command: 'echo "[${{v}}]" > /v', output: '/v:out' }},
+    broken: {{ from: 'busybox', command: 'echo "${{bad}}"' }},
+  }} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        read(dir.path(), "out/v"),
+        format!("[value-{t}]\n"),
+        "stderr is not part of the value: {log}"
+    );
+    assert!(
+        log.contains(&format!("noise-{t}")),
+        "the var's stderr is shown as progress: {log}"
+    );
+
+    let (code, log) = build(dir.path(), &["broken"]);
+    assert_eq!(code, 1, "{log}");
+    let error = log
+        .lines()
+        .skip_while(|l| !l.starts_with("brewkit: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        error.starts_with(&format!(
+            "brewkit: var bad failed running `echo {t}; exit 5`"
+        )),
+        "{log}"
+    );
+    assert!(error.contains("exit code: 5"), "{error}");
+    assert!(
+        !log.contains("[broken] started"),
+        "the target that uses it never starts: {log}"
+    );
+}
+
+#[test]
+fn a_missing_artifact_and_a_wildcard_matching_nothing_fail_the_target() {
+    let t = token();
+    for (artifact, missing) in [("/nothing-here", "/nothing-here"), ("/o/*.none", "*.none")] {
+        let dir = configured_project(
+            &format!(
+                r#"{{ apiVersion: 'brewkit/v1', targets: {{
+  all: {{ from: 'busybox', command: 'mkdir /o && echo {t} > /o/present.txt',
+          output: ['/o/present.txt:out', '{artifact}:out'] }},
+}} }}"#
+            ),
+            "{}",
+        );
+        let (code, log) = build(dir.path(), &[]);
+        assert_eq!(code, 1, "{artifact}: {log}");
+        let error = log
+            .lines()
+            .skip_while(|l| !l.starts_with("brewkit: "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            error.starts_with("brewkit: all failed"),
+            "{artifact}: {log}"
+        );
+        assert!(error.contains(missing), "{artifact}: {error}");
+        // One solve writes all of a target's outputs, or none.
+        assert!(
+            !dir.path().join("out").exists(),
+            "{artifact}: nothing is written: {log}"
+        );
+    }
+}
+
+#[test]
+fn setuid_setgid_and_sticky_bits_are_dropped_on_output() {
+    use std::os::unix::fs::MetadataExt;
+    let t = token();
+    let dir = configured_project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{
+  all: {{ from: 'busybox', workdir: '/o',
+          command: 'echo {t} > suid && chmod 4755 suid && echo g > sgid && chmod 2750 sgid && mkdir sticky && chmod 1777 sticky && echo s > sticky/f && chmod 0640 sticky/f',
+          output: '/o:out' }},
+}} }}"#
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    let mode = |path: &str| fs::symlink_metadata(dir.path().join(path)).unwrap().mode() & 0o7777;
+    assert_eq!(read(dir.path(), "out/suid"), format!("{t}\n"));
+    assert_eq!(mode("out/suid"), 0o755, "setuid dropped, the rest kept");
+    assert_eq!(mode("out/sgid"), 0o750, "setgid dropped, the rest kept");
+    assert_eq!(mode("out/sticky"), 0o777, "sticky dropped, the rest kept");
+    assert_eq!(mode("out/sticky/f"), 0o640);
+}
+
+#[test]
+fn a_missing_ssh_agent_socket_is_bad_input_before_anything_runs() {
+    let t = token();
+    let dir = configured_project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{
+  all: {{ from: 'busybox', ssh: {{}}, command: 'echo ran-{t}' }},
+}} }}"#
+        ),
+        r#"{"entitlements": ["ssh"]}"#,
+    );
+    let socket = dir.path().join("no-agent.sock");
+    let (code, log) = outcome(
+        build_command(dir.path())
+            .env("SSH_AUTH_SOCK", &socket)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains(&format!(
+            "uses ssh, but the agent socket {} (SSH_AUTH_SOCK) does not exist",
+            socket.display()
+        )),
+        "{log}"
+    );
+    assert!(!log.contains(&format!("ran-{t}")), "nothing ran: {log}");
+    assert!(!log.contains("[all] started"), "nothing ran: {log}");
+}
+
+/// `brewkit build` in `dir` without `--addr`, in a clean environment plus `env`; the exit code,
+/// the log and how long it took.
+fn build_found(dir: &Path, env: &[(&str, &str)]) -> (i32, String, std::time::Duration) {
+    let mut command = brewkit_in(dir);
+    command
+        .env("BREWKIT_CONFIG", dir.join("config.json"))
+        .args(["build", "--progress", "plain"])
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let child = command.spawn().unwrap();
+    let (code, log) = outcome(child.wait_with_output().unwrap());
+    (code, log, started.elapsed())
+}
+
+#[test]
+fn the_daemon_is_found_from_buildkit_host_and_from_docker_host() {
+    let t = token();
+    let dir = configured_project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{
+  all: {{ from: 'busybox', command: 'echo {t} > /f', output: '/f:out' }},
+}} }}"#
+        ),
+        "{}",
+    );
+    let nowhere = format!("unix://{}/no-docker.sock", dir.path().display());
+    // BUILDKIT_HOST wins over DOCKER_HOST (which answers nothing here).
+    let (code, log, _) = build_found(
+        dir.path(),
+        &[
+            ("BUILDKIT_HOST", &docker_address()),
+            ("DOCKER_HOST", &nowhere),
+        ],
+    );
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/f"), format!("{t}\n"));
+    fs::remove_dir_all(dir.path().join("out")).unwrap();
+
+    // Without BUILDKIT_HOST: the buildkitd sockets answer nothing, Docker at DOCKER_HOST does.
+    let (code, log, _) = build_found(dir.path(), &[("DOCKER_HOST", &docker_host())]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/f"), format!("{t}\n"));
+    fs::remove_dir_all(dir.path().join("out")).unwrap();
+
+    // A daemon that accepts connections and never answers is given up after the 5 s probe,
+    // and the next address is tried.
+    let runtime = dir.path().join("xdg");
+    fs::create_dir_all(runtime.join("buildkit")).unwrap();
+    let _silent =
+        std::os::unix::net::UnixListener::bind(runtime.join("buildkit/buildkitd.sock")).unwrap();
+    let (code, log, took) = build_found(
+        dir.path(),
+        &[
+            ("XDG_RUNTIME_DIR", runtime.to_str().unwrap()),
+            ("DOCKER_HOST", &docker_host()),
+        ],
+    );
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(read(dir.path(), "out/f"), format!("{t}\n"));
+    assert!(
+        took >= std::time::Duration::from_secs(5),
+        "the silent daemon was probed for 5 s first: {took:?}"
+    );
+
+    // Nothing answers at all: every address is named, with the silent one's time-out.
+    let (code, log, took) = build_found(
+        dir.path(),
+        &[
+            ("XDG_RUNTIME_DIR", runtime.to_str().unwrap()),
+            ("DOCKER_HOST", &nowhere),
+        ],
+    );
+    assert_eq!(code, 3, "{log}");
+    assert!(log.contains("no BuildKit daemon answered"), "{log}");
+    assert!(
+        log.contains(
+            &runtime
+                .join("buildkit/buildkitd.sock")
+                .display()
+                .to_string()
+        ),
+        "{log}"
+    );
+    assert!(log.contains("no answer within 5 s"), "{log}");
+    assert!(log.contains("no-docker.sock"), "{log}");
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "each address is given up: {took:?}"
+    );
+}
+
+/// A project where `ok` is done and then `bad` fails (targets run in turn).
+fn done_then_failed() -> (tempfile::TempDir, String) {
+    let t = token();
+    let dir = configured_project(
+        &format!(
+            r#"{{ apiVersion: 'brewkit/v1', targets: {{
+  all: ['ok', 'bad'],
+  ok: {{ from: 'busybox', command: 'echo ok-{t} > /o', output: '/o:out' }},
+  bad: {{ from: 'busybox', command: 'echo bad-{t}; exit 3' }},
+}} }}"#
+        ),
+        "{}",
+    );
+    (dir, t)
+}
+
+/// Whether `text` holds an SGR escape sequence (`ESC [ … m`: a color or its reset).
+fn has_color(text: &str) -> bool {
+    text.split("\x1b[").skip(1).any(|rest| {
+        rest.chars()
+            .find(|c| !c.is_ascii_digit() && *c != ';')
+            .is_some_and(|c| c == 'm')
+    })
+}
+
+#[test]
+fn tty_progress_draws_finished_targets_in_color_unless_no_color() {
+    for no_color in [false, true] {
+        let (dir, t) = done_then_failed();
+        // --progress tty is honoured even when stderr is not a terminal.
+        let mut command = build_command_showing(dir.path(), "tty");
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        let (code, log) = outcome(command.output().unwrap());
+        assert_eq!(code, 1, "{log}");
+        assert_eq!(read(dir.path(), "out/o"), format!("ok-{t}\n"));
+        assert!(log.contains("✔ ok "), "{log:?}");
+        assert!(log.contains("✘ bad "), "{log:?}");
+        assert!(log.contains("exit code: 3"), "{log:?}");
+        assert!(
+            log.contains("3 targets: 1 done, 1 failed (bad), 1 skipped in "),
+            "{log:?}"
+        );
+        assert!(!log.contains("[ok] "), "no plain lines: {log:?}");
+        assert!(log.contains("brewkit: bad failed running"), "{log:?}");
+        assert!(
+            log.contains("\x1b["),
+            "a live view moves the cursor: {log:?}"
+        );
+        assert_eq!(has_color(&log), !no_color, "NO_COLOR={no_color}: {log:?}");
+    }
+}
+
+#[test]
+fn quiet_progress_prints_only_the_error_and_auto_is_plain_off_a_terminal() {
+    let (dir, t) = done_then_failed();
+    let (code, log) = outcome(build_command_showing(dir.path(), "quiet").output().unwrap());
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(read(dir.path(), "out/o"), format!("ok-{t}\n"));
+    assert!(log.starts_with("brewkit: bad failed running"), "{log}");
+    assert!(!log.contains(" targets: "), "no summary: {log}");
+    assert!(!log.contains("[ok]"), "{log}");
+
+    let (dir, _) = done_then_failed();
+    let (code, log) = outcome(build_command_showing(dir.path(), "auto").output().unwrap());
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("[ok] done in "), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
 }

@@ -1,61 +1,13 @@
 //! The `brewkit` binary end to end, for everything that needs no BuildKit: definitions, errors and
 //! their exit codes, `targets`, `config init`, `version`, and golden outputs of tests/fixtures/.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::{fs, path::Path, process::Command};
+
+mod common;
+
+use common::{brewkit_in as brewkit, fixtures, project, run, run_with_stdin};
 
 const BAD_INPUT: i32 = 2;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-/// `brewkit` in a clean environment: a home of its own (so no host config or Docker config of
-/// the developer's), and none of the variables that would point it at a daemon, a config or a
-/// library path. A test that needs one sets it.
-fn brewkit(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_brewkit"));
-    command.current_dir(dir).env("HOME", dir.join("home"));
-    for var in [
-        "BREWKIT_CONFIG",
-        "JSONNET_PATH",
-        "BUILDKIT_HOST",
-        "BUILDKIT_PROGRESS",
-        "DOCKER_HOST",
-        "DOCKER_CONTEXT",
-        "DOCKER_CONFIG",
-        "DOCKER_TLS_VERIFY",
-        "DOCKER_CERT_PATH",
-        "GITHUB_ACTIONS",
-        "NO_COLOR",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
-
-fn run(command: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().expect("brewkit runs");
-    (
-        status.code().expect("exited"),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
-}
-
-/// A temp project with `brewkit.jsonnet` holding `text`.
-fn project(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("brewkit.jsonnet"), text).unwrap();
-    dir
-}
 
 /// Compares `actual` to the golden file, or rewrites it when UPDATE_GOLDEN is set.
 fn golden(path: &Path, actual: &str) {
@@ -705,7 +657,7 @@ local step(name, cmd) = {
 
 #[test]
 fn the_projects_own_build_and_the_examples_are_valid() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = common::root();
     let (code, stdout, stderr) = run(brewkit(&root).args(["build", "definition"]));
     assert_eq!(code, 0, "{stderr}");
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -778,33 +730,6 @@ fn a_copy_leaving_the_context_exits_2_before_anything_runs() {
         );
         assert!(stderr.contains("(target \"build\")"), "{args:?}: {stderr}");
     }
-}
-
-/// `brewkit` in `dir` with `input` on its standard input.
-fn run_with_stdin(command: &mut Command, input: &str) -> (i32, String, String) {
-    use std::io::Write as _;
-    let mut child = command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("brewkit runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
-    (
-        status.code().expect("exited"),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
 }
 
 #[test]
@@ -1105,5 +1030,171 @@ fn context_must_be_a_directory_and_dash_dash_names_targets() {
     assert!(
         stdout.contains("1. definition"),
         "the target's plan: {stdout}"
+    );
+}
+
+/// Whether `word` is a flag's name: `-f`, `--file`, `--ext-str` (not `-` or `---`).
+fn is_flag(word: &str) -> bool {
+    let name = word.trim_start_matches('-');
+    (1..=2).contains(&(word.len() - name.len()))
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+}
+
+/// The flags named in backquoted spans of `text`.
+fn flags_in(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|code| {
+            code.split(|c: char| c.is_whitespace() || "[],|=".contains(c))
+                .filter(|word| is_flag(word))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The first cell of a markdown table row, and the whole row.
+fn cells(row: &str) -> Option<(&str, &str)> {
+    let row = row.trim().strip_prefix('|')?;
+    let (first, _) = row.split_once(" |")?;
+    Some((first, row))
+}
+
+/// The rows of the markdown table whose header line is `header`, after `after`.
+fn table_rows<'a>(text: &'a str, after: &str, header: &str) -> Vec<&'a str> {
+    let start = text
+        .find(after)
+        .unwrap_or_else(|| panic!("docs/cli.md: no {after:?}"));
+    let rest = &text[start..];
+    let table = rest
+        .find(header)
+        .unwrap_or_else(|| panic!("docs/cli.md: no table {header:?} after {after:?}"));
+    rest[table..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect()
+}
+
+/// The options `brewkit ARGS --help` lists, each as its names (`["-f", "--file"]`), without
+/// clap's own `--help` and `--version`.
+fn options_in_help(args: &[&str]) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(brewkit(dir.path()).args(args).arg("--help"));
+    assert_eq!(code, 0, "brewkit {args:?} --help: {stderr}");
+    stdout
+        .lines()
+        .skip_while(|l| l.trim() != "Options:")
+        .filter_map(|l| {
+            let l = l.trim_start();
+            // An option's line starts with its name; a value's ("- dot: …") does not.
+            l.split([',', ' ']).next().is_some_and(is_flag).then(|| {
+                l.split("  ")
+                    .next()
+                    .unwrap()
+                    .split([',', ' '])
+                    .filter(|w| is_flag(w))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .filter(|names| !names.iter().any(|n| n == "--help" || n == "--version"))
+        .collect()
+}
+
+#[test]
+fn the_flags_in_docs_cli_md_are_the_flags_of_each_commands_help() {
+    let text = fs::read_to_string(common::root().join("docs/cli.md")).unwrap();
+    let global: Vec<String> = table_rows(&text, "# brewkit command line", "| option | meaning |")
+        .into_iter()
+        .filter_map(cells)
+        .flat_map(|(first, _)| flags_in(first))
+        .collect();
+    let build: Vec<String> =
+        table_rows(&text, "`brewkit build` also takes:", "| option | meaning |")
+            .into_iter()
+            .filter_map(cells)
+            .flat_map(|(first, _)| flags_in(first))
+            .collect();
+    assert!(global.contains(&"--jpath".to_owned()), "{global:?}");
+    assert!(build.contains(&"--dry-run".to_owned()), "{build:?}");
+    // Each command's row names its own flags (in either cell); the top level takes the global
+    // ones alone.
+    let mut commands: Vec<(Vec<String>, Vec<String>)> = vec![(Vec::new(), Vec::new())];
+    for row in table_rows(&text, "## Commands", "| command | what it does |") {
+        let (first, whole) = cells(row).unwrap();
+        let usage = first.split('`').nth(1).unwrap();
+        let path: Vec<String> = usage
+            .split_whitespace()
+            .skip(1)
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .map(str::to_owned)
+            .collect();
+        let mut flags = flags_in(whole);
+        if path == ["build"] {
+            flags.extend(build.iter().cloned());
+        }
+        commands.push((path, flags));
+    }
+    assert!(commands.len() > 10, "{commands:?}");
+    let mut problems = Vec::new();
+    for (path, own) in &commands {
+        let documented: Vec<&String> = global.iter().chain(own).collect();
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let options = options_in_help(&args);
+        let command = format!("brewkit {}", path.join(" "));
+        for names in &options {
+            if !names.iter().any(|n| documented.contains(&n)) {
+                problems.push(format!("{command}: {names:?} is not in docs/cli.md"));
+            }
+        }
+        for flag in &documented {
+            if !options.iter().any(|names| names.contains(flag)) {
+                problems.push(format!(
+                    "{command}: docs/cli.md names {flag}, --help does not"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn warnings_are_brewkit_warning_lines_or_json_objects() {
+    let dir = project(
+        "{apiVersion: 'brewkit/v1', vars: {version: {from: 'busybox', command: 'echo 1'}},
+          targets: {all: ['app'], build: {}, app: {from: 'biuld', command: 'echo ${verison}'}}}",
+    );
+    let (code, stdout, stderr) = run(brewkit(dir.path()).args(["build", "--dry-run"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "brewkit: warning: target \"app\": from \"biuld\" is not a target, so it is the image docker.io/library/biuld:latest; did you mean target \"build\"?\n\
+         brewkit: warning: target \"app\": ${verison} in the command is not a var, so the shell expands it; did you mean var \"version\"?\n"
+    );
+    assert!(
+        stdout.contains("1. app"),
+        "warnings do not stop the build: {stdout}"
+    );
+
+    let (code, _, stderr) =
+        run(brewkit(dir.path()).args(["build", "--dry-run", "--progress", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    for line in &lines {
+        assert_eq!(line["type"], "warning", "{line}");
+        assert_eq!(line["v"], 1, "{line}");
+    }
+    assert!(
+        lines[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean target \"build\""),
+        "{stderr}"
     );
 }

@@ -15,20 +15,18 @@
 
 use std::{
     fs,
-    io::Write as _,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
 };
+
+mod common;
+
+use common::{brewkit, root, run_with_stdin};
 
 /// One ```jsonnet block: where it is and what it says.
 struct Snippet {
     file: PathBuf,
     line: usize,
     text: String,
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The markdown files whose snippets are checked.
@@ -97,30 +95,13 @@ fn flags(text: &str) -> Vec<String> {
 }
 
 /// `brewkit [flags] build SUBCOMMAND -f -` with `text` on stdin: exit code, stdout, stderr.
-fn brewkit(dir: &Path, flags: &[String], subcommand: &str, text: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brewkit"))
-        .current_dir(dir)
-        .env_remove("BREWKIT_CONFIG")
-        .env_remove("JSONNET_PATH")
-        .env("HOME", dir)
-        .args(flags)
-        .args(["build", subcommand, "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("brewkit runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code().expect("exited"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
+fn evaluate(dir: &Path, flags: &[String], subcommand: &str, text: &str) -> (i32, String, String) {
+    run_with_stdin(
+        brewkit(dir)
+            .current_dir(dir)
+            .args(flags)
+            .args(["build", subcommand, "-f", "-"]),
+        text,
     )
 }
 
@@ -144,13 +125,13 @@ fn wrap(text: &str) -> String {
 /// What is wrong with a snippet, if anything.
 fn check(dir: &Path, snippet: &Snippet) -> Option<String> {
     let flags = flags(&snippet.text);
-    let (code, stdout, stderr) = brewkit(dir, &flags, "definition-debug", &snippet.text);
+    let (code, stdout, stderr) = evaluate(dir, &flags, "definition-debug", &snippet.text);
     if code != 0 {
         if !stderr.contains("syntax error") {
             return Some(stderr);
         }
         let wrapped = wrap(&snippet.text);
-        let (code, _, wrapped_stderr) = brewkit(dir, &flags, "definition-debug", &wrapped);
+        let (code, _, wrapped_stderr) = evaluate(dir, &flags, "definition-debug", &wrapped);
         return (code != 0).then(|| {
             format!("as a file: {stderr}as a fragment in {{ … }}: {wrapped_stderr}{wrapped}")
         });
@@ -158,7 +139,7 @@ fn check(dir: &Path, snippet: &Snippet) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     // Not a definition (a host config, say): evaluating was the check.
     value.get("apiVersion")?;
-    let (code, _, stderr) = brewkit(dir, &flags, "definition", &snippet.text);
+    let (code, _, stderr) = evaluate(dir, &flags, "definition", &snippet.text);
     (code != 0).then_some(stderr)
 }
 

@@ -9,9 +9,13 @@ use std::{
     fs,
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+mod common;
+
+use common::{brewkit, docker_host as backend_socket, free_port, outcome};
 
 /// Fails (never skips) when a peer program is missing, naming its Debian package.
 fn require(program: &str, package: &str) -> PathBuf {
@@ -22,12 +26,6 @@ fn require(program: &str, package: &str) -> PathBuf {
         }
     }
     panic!("{program} is missing: install the Debian package {package} (scripts/backend up does)");
-}
-
-fn backend_socket() -> String {
-    std::env::var("BREWKIT_TEST_DOCKER_HOST").expect(
-        "BREWKIT_TEST_DOCKER_HOST is not set: run scripts/test, or eval \"$(scripts/backend up)\"",
-    )
 }
 
 /// A CA, a server certificate for 127.0.0.1 and localhost, a client certificate (named as the
@@ -221,14 +219,6 @@ impl Drop for Peer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// containerd with a TLS gRPC listener on TCP; `mutual` makes it require client certificates.
 fn containerd(pki: &Pki, mutual: bool) -> Peer {
     let program = require("containerd", "containerd (or docker.io)");
@@ -296,32 +286,6 @@ fn tls_dockerd(pki: &Pki) -> Peer {
     ]
     .into();
     Peer::start(&program, &args, port, dir)
-}
-
-/// `brewkit` with no BuildKit or Docker variables from the caller's environment, HOME and
-/// DOCKER_CONFIG in `home`.
-fn brewkit(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_brewkit"));
-    for name in [
-        "BUILDKIT_HOST",
-        "DOCKER_HOST",
-        "DOCKER_CONTEXT",
-        "DOCKER_TLS",
-        "DOCKER_TLS_VERIFY",
-        "DOCKER_CERT_PATH",
-    ] {
-        command.env_remove(name);
-    }
-    command
-        .env("HOME", home)
-        .env("DOCKER_CONFIG", home.join(".docker"));
-    command
-}
-
-fn outcome(output: Output) -> (i32, String) {
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap(), text)
 }
 
 /// `brewkit cache du` with `args`.
