@@ -105,22 +105,56 @@ async fn unreachable_daemon_is_reported_as_such() {
 }
 
 #[tokio::test]
-async fn session_opens_and_closes() {
+async fn a_session_serves_solves_until_it_is_closed() {
     let client = client().await;
+    let context = tempfile::tempdir().unwrap();
+    let token = brewkit_buildkit::new_id();
+    std::fs::write(context.path().join("f.txt"), &token).unwrap();
     let session = Session::start(
         &client,
         SessionOptions {
             name: "test".into(),
-            shared_key: "k".into(),
+            shared_key: token.clone(),
+            dirs: [("ctx".to_owned(), context.path().to_owned())].into(),
             ..Default::default()
         },
     )
     .await
     .unwrap();
     assert_eq!(session.id().len(), 25);
-    // Give BuildKit time to health-check us at least once (every 5 s).
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    // `include` makes each local source a cache key of its own, so BuildKit asks the session.
+    let read = |session: &Session, include: &str| {
+        busybox()
+            .run(brewkit_llb::RunOptions {
+                args: sh("cat /ctx/f.txt"),
+                mounts: vec![brewkit_llb::Mount::ReadOnly {
+                    dest: "/ctx".into(),
+                    state: local(session, "ctx", vec![include.to_owned()]),
+                }],
+                ignore_cache: true,
+                ..Default::default()
+            })
+            .root()
+    };
+    // BuildKit drops a session that fails its health checks (v0.8 checks every second): one
+    // that still serves files seconds after it opened answered them.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (result, events) = solve_on(&client, &read(&session, "f.txt"), Some(&session)).await;
+    result.unwrap_or_else(|e| panic!("{e}: {}", logs(&events)));
+    assert!(logs(&events).contains(&token), "{}", logs(&events));
+
+    // Closed, it is gone from BuildKit: a solve that names it fails.
+    let request = brewkit_buildkit::SolveOptions {
+        definition: Some(read(&session, "f.t?t").marshal()),
+        session: Some(session.id().to_owned()),
+        ..Default::default()
+    };
     session.close().await;
+    let error = client
+        .solve(&brewkit_buildkit::new_id(), request, None)
+        .await
+        .expect_err("the closed session served a solve");
+    assert!(error.to_string().contains("no active session"), "{error}");
 }
 
 fn busybox() -> brewkit_llb::State {
@@ -635,13 +669,31 @@ fn temp_files(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// Whether a process on this machine (a container's included) has `token` in its command line:
+/// a test finds its own container's process by a token no other test uses.
+fn process_with(token: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())
+            // A process may exit between the listing and the read: it is then not running.
+            && std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
+                cmdline
+                    .windows(token.len())
+                    .any(|w| w == token.as_bytes())
+            })
+    })
+}
+
 #[tokio::test]
 async fn cancelling_a_solve_stops_the_run() {
     let client = client().await;
-    // A duration no other test uses, to find the container's process.
+    // The shell stays (it waits for sleep) with the token in its command line.
+    let token = brewkit_buildkit::new_id();
     let state = busybox()
         .run(brewkit_llb::RunOptions {
-            args: sh("echo started; exec sleep 47.5"),
+            args: sh(&format!("echo started {token}; sleep 47 & wait")),
             ignore_cache: true,
             ..Default::default()
         })
@@ -657,14 +709,8 @@ async fn cancelling_a_solve_stops_the_run() {
             .solve(&brewkit_buildkit::new_id(), request, Some(events))
             .await
     });
-    let running = || {
-        std::process::Command::new("pgrep")
-            .args(["-f", "sleep 47.5"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let running = || process_with(&token);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !running() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -730,8 +776,12 @@ async fn cancelling_an_export_mid_transfer_leaves_no_temporary_files() {
     }
     solve.abort();
     session.close().await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(saw_transfer, "the export never started writing");
+    // The receiver removes its temporary files as it stops, which may end after close returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !temp_files(export.path()).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(temp_files(export.path()), Vec::<String>::new());
 }
 
