@@ -208,3 +208,41 @@ fn slips_are_caught() {
     )
     .is_none());
 }
+
+#[test]
+fn every_test_docs_testing_md_names_exists() {
+    let text = fs::read_to_string(root().join("docs/testing.md")).unwrap();
+    let files = [
+        ("cli", "tests/cli.rs"),
+        ("build", "tests/build.rs"),
+        ("reach", "tests/reach.rs"),
+        ("docs", "tests/docs.rs"),
+        ("daemon", "pkg/buildkit/tests/daemon.rs"),
+        ("config", "pkg/config/src/tests.rs"),
+    ];
+    let sources: Vec<(&str, String)> = files
+        .iter()
+        .map(|(prefix, path)| (*prefix, fs::read_to_string(root().join(path)).unwrap()))
+        .collect();
+    let map = &text[text.find("## What covers what").expect("the map's section")..];
+    let mut named = 0;
+    let mut missing = Vec::new();
+    let rows = map.lines().filter(|l| l.starts_with('|'));
+    for code in rows.flat_map(|row| row.split('`').skip(1).step_by(2)) {
+        let Some((prefix, name)) = code.split_once("::") else {
+            continue;
+        };
+        let Some((_, source)) = sources.iter().find(|(p, _)| *p == prefix) else {
+            continue;
+        };
+        named += 1;
+        if !source.contains(&format!("fn {name}(")) {
+            missing.push(code);
+        }
+    }
+    assert!(named > 50, "only {named} tests named in docs/testing.md");
+    assert!(
+        missing.is_empty(),
+        "docs/testing.md names tests that do not exist: {missing:?}"
+    );
+}
