@@ -14,33 +14,81 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
+// The definition's options are accepted before the command and after each command that reads
+// the definition (not global: `version --help` or `cache du --help` would list options they
+// ignore). `Cli::definition` merges the levels.
+
 /// Where the build definition is and what its Jsonnet may see.
-#[derive(Debug, Args)]
-pub(crate) struct DefinitionArgs {
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct JsonnetArgs {
     /// Build definition file; - reads it from stdin [default: ./brewkit.jsonnet]
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Build context [default: the directory of the definition file; the current directory for -f -]
-    #[arg(short = 'c', long = "context", global = true, value_name = "DIR")]
-    pub context: Option<PathBuf>,
     /// Library directory for Jsonnet imports (repeatable; the last one wins; then JSONNET_PATH)
-    #[arg(short = 'J', long = "jpath", global = true, value_name = "DIR")]
+    #[arg(short = 'J', long = "jpath", value_name = "DIR")]
     pub jpath: Vec<PathBuf>,
     /// Jsonnet external variable as a string: NAME=VALUE, or NAME to take $NAME
-    #[arg(long = "ext-str", global = true, value_name = "NAME[=VALUE]", value_parser = parse_ext_str)]
+    #[arg(long = "ext-str", value_name = "NAME[=VALUE]", value_parser = parse_ext_str)]
     pub ext_str: Vec<brewkit_jsonnet::ExtVar>,
     /// Jsonnet external variable as code: NAME=CODE, or NAME to take $NAME
-    #[arg(long = "ext-code", global = true, value_name = "NAME[=CODE]", value_parser = parse_ext_code)]
+    #[arg(long = "ext-code", value_name = "NAME[=CODE]", value_parser = parse_ext_code)]
     pub ext_code: Vec<brewkit_jsonnet::ExtVar>,
     /// How deep Jsonnet calls may nest before evaluation stops with a stack overflow [default: 500]
-    #[arg(long = "max-stack", global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long = "max-stack", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_stack: Option<u32>,
 }
 
-impl DefinitionArgs {
+impl JsonnetArgs {
     /// Every `--ext-str` and `--ext-code`, strings first.
     pub(crate) fn ext_vars(&self) -> Vec<brewkit_jsonnet::ExtVar> {
         self.ext_str.iter().chain(&self.ext_code).cloned().collect()
+    }
+
+    /// These options with `inner`'s (given after a later command) added: a file or stack size
+    /// given later wins, repeated options accumulate in command-line order.
+    fn then(mut self, inner: &JsonnetArgs) -> Self {
+        self.file = inner.file.clone().or(self.file);
+        self.jpath.extend(inner.jpath.iter().cloned());
+        self.ext_str.extend(inner.ext_str.iter().cloned());
+        self.ext_code.extend(inner.ext_code.iter().cloned());
+        self.max_stack = inner.max_stack.or(self.max_stack);
+        self
+    }
+}
+
+/// The definition's options and the build context: what `brewkit` takes before its command.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct DefinitionArgs {
+    #[command(flatten)]
+    pub jsonnet: JsonnetArgs,
+    /// Build context [default: the directory of the definition file; the current directory for -f -]
+    #[arg(short = 'c', long = "context", value_name = "DIR")]
+    pub context: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The definition's options as given before the command and after it (and after `build`'s
+    /// own command), later ones winning.
+    pub(crate) fn definition(&self) -> DefinitionArgs {
+        let outer = &self.definition;
+        let mut jsonnet = outer.jsonnet.clone();
+        let mut context = outer.context.clone();
+        match &self.command {
+            Command::Build(build) => {
+                jsonnet = jsonnet.then(&build.jsonnet);
+                context = build.context.clone().or(context);
+                match &build.command {
+                    Some(BuildCommand::Definition(inner))
+                    | Some(BuildCommand::DefinitionDebug(inner)) => jsonnet = jsonnet.then(inner),
+                    None => {}
+                }
+            }
+            Command::Targets { jsonnet: inner, .. }
+            | Command::Graph { jsonnet: inner, .. }
+            | Command::CompleteTargets(inner) => jsonnet = jsonnet.then(inner),
+            _ => {}
+        }
+        DefinitionArgs { jsonnet, context }
     }
 }
 
@@ -56,12 +104,14 @@ fn parse_ext_code(arg: &str) -> Result<brewkit_jsonnet::ExtVar, String> {
 pub(crate) enum Command {
     /// Build targets (`all` when none is named)
     #[command(visible_alias = "b")]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the public targets and what each one is
     Targets {
         /// Print a JSON array: name, kind (stage or composite), description, from, dependsOn, outputs
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        jsonnet: JsonnetArgs,
     },
     /// Draw the target graph: from, copyFrom, dependsOn, composite members and vars
     Graph {
@@ -71,6 +121,8 @@ pub(crate) enum Command {
         /// Only what these targets reach [default: every target]
         #[arg(value_name = "TARGET")]
         targets: Vec<String>,
+        #[command(flatten)]
+        jsonnet: JsonnetArgs,
     },
     /// Manage the host config (~/.brewkit/config or $BREWKIT_CONFIG)
     Config {
@@ -100,7 +152,7 @@ pub(crate) enum Command {
     },
     /// Public target names, one a line (used by the completion scripts)
     #[command(name = "__complete-targets", hide = true)]
-    CompleteTargets,
+    CompleteTargets(JsonnetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +162,11 @@ pub(crate) struct BuildArgs {
     /// Targets to build
     #[arg(value_name = "TARGET", value_hint = clap::ValueHint::Other)]
     pub targets: Vec<String>,
+    #[command(flatten)]
+    pub jsonnet: JsonnetArgs,
+    /// Build context [default: the directory of the definition file; the current directory for -f -]
+    #[arg(short = 'c', long = "context", value_name = "DIR")]
+    pub context: Option<PathBuf>,
     #[command(flatten)]
     pub daemon: DaemonArgs,
     /// Progress output: auto, tty, plain, json, rawjson or quiet
@@ -160,9 +217,9 @@ pub(crate) struct DaemonArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum BuildCommand {
     /// Print the validated definition as JSON, in normal form
-    Definition,
+    Definition(JsonnetArgs),
     /// Print the JSON the definition file evaluates to, before validation
-    DefinitionDebug,
+    DefinitionDebug(JsonnetArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,11 +292,96 @@ mod tests {
         assert!(build.command.is_none());
 
         let cli = Cli::try_parse_from(["brewkit", "b", "-f", "x.jsonnet", "definition"]).unwrap();
-        let Command::Build(build) = cli.command else {
+        let Command::Build(build) = &cli.command else {
             panic!()
         };
-        assert!(matches!(build.command, Some(BuildCommand::Definition)));
-        assert_eq!(cli.definition.file, Some(PathBuf::from("x.jsonnet")));
+        assert!(matches!(build.command, Some(BuildCommand::Definition(_))));
+        assert_eq!(
+            cli.definition().jsonnet.file,
+            Some(PathBuf::from("x.jsonnet"))
+        );
+    }
+
+    #[test]
+    fn only_commands_that_read_the_definition_take_its_options() {
+        for command in [
+            vec!["version"],
+            vec!["fmt"],
+            vec!["completion", "bash"],
+            vec!["cache", "du"],
+            vec!["config", "init"],
+        ] {
+            let mut args = vec!["brewkit"];
+            args.extend(&command);
+            args.extend(["-f", "x.jsonnet"]);
+            let error = Cli::try_parse_from(&args).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{command:?}"
+            );
+        }
+        for command in [
+            vec!["build"],
+            vec!["build", "definition"],
+            vec!["build", "definition-debug"],
+            vec!["targets"],
+            vec!["graph"],
+            vec!["__complete-targets"],
+        ] {
+            let mut args = vec!["brewkit"];
+            args.extend(&command);
+            args.extend(["-f", "x.jsonnet", "-J", "lib"]);
+            let cli = Cli::try_parse_from(&args).unwrap();
+            let definition = cli.definition();
+            assert_eq!(
+                definition.jsonnet.file,
+                Some(PathBuf::from("x.jsonnet")),
+                "{command:?}"
+            );
+            assert_eq!(definition.jsonnet.jpath, [PathBuf::from("lib")]);
+        }
+        // The build context is `build`'s alone.
+        assert!(Cli::try_parse_from(["brewkit", "targets", "-c", "."]).is_err());
+        let cli = Cli::try_parse_from(["brewkit", "build", "-c", "dir"]).unwrap();
+        assert_eq!(cli.definition().context, Some(PathBuf::from("dir")));
+    }
+
+    #[test]
+    fn options_given_at_several_levels_merge_later_ones_winning() {
+        let cli = Cli::try_parse_from([
+            "brewkit",
+            "-f",
+            "a",
+            "-J",
+            "1",
+            "-c",
+            "x",
+            "build",
+            "-f",
+            "b",
+            "-J",
+            "2",
+            "-c",
+            "y",
+            "definition",
+            "-f",
+            "c",
+            "-J",
+            "3",
+        ])
+        .unwrap();
+        let definition = cli.definition();
+        assert_eq!(definition.jsonnet.file, Some(PathBuf::from("c")));
+        assert_eq!(
+            definition.jsonnet.jpath,
+            ["1", "2", "3"].map(PathBuf::from),
+            "-J accumulates in command-line order (the last one wins a lookup)"
+        );
+        assert_eq!(definition.context, Some(PathBuf::from("y")));
+        let cli = Cli::try_parse_from(["brewkit", "-f", "a", "--max-stack", "9", "graph"]).unwrap();
+        assert_eq!(cli.definition().jsonnet.file, Some(PathBuf::from("a")));
+        assert_eq!(cli.definition().jsonnet.max_stack, Some(9));
     }
 
     #[test]
@@ -255,7 +397,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            cli.definition.ext_vars(),
+            cli.definition().jsonnet.ext_vars(),
             [
                 brewkit_jsonnet::ExtVar::Str {
                     name: "a".into(),

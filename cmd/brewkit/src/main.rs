@@ -12,7 +12,7 @@ use std::{
 
 use brewkit_definition::Plan;
 use clap::{error::ErrorKind, Parser};
-use cli::{BuildCommand, Cli, Command, ConfigCommand, DefinitionArgs};
+use cli::{BuildCommand, Cli, Command, ConfigCommand, DefinitionArgs, JsonnetArgs};
 
 /// Exit codes: documented in docs/cli.md.
 mod exit {
@@ -78,20 +78,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    let definition = cli.definition();
     match cli.command {
         Command::Build(build) => match build.command {
-            Some(BuildCommand::Definition) => {
-                let loaded = load(&cli.definition)?;
+            Some(BuildCommand::Definition(_)) => {
+                let loaded = load(&definition.jsonnet)?;
                 print_json(&loaded.normalized)
             }
-            Some(BuildCommand::DefinitionDebug) => {
-                let (file, options) = jsonnet_input(&cli.definition);
+            Some(BuildCommand::DefinitionDebug(_)) => {
+                let (file, options) = jsonnet_input(&definition.jsonnet);
                 let raw =
                     brewkit_definition::compile(&file, &options).map_err(Failure::bad_input)?;
                 print_json(&raw)
             }
             None => {
-                let loaded = load(&cli.definition)?;
+                let loaded = load(&definition.jsonnet)?;
                 let plan =
                     Plan::new(&loaded.definition, &build.targets).map_err(Failure::bad_input)?;
                 let config = brewkit_config::Config::load().map_err(Failure::bad_input)?;
@@ -104,7 +105,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         eprintln!("brewkit: warning: {warning}");
                     }
                 }
-                let context = build_context(&cli.definition, &loaded.file)?;
+                let context = build_context(&definition, &loaded.file)?;
                 if build.dry_run {
                     let absolute = std::fs::canonicalize(&context).unwrap_or(context);
                     let text =
@@ -126,8 +127,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 run_build(&build, &loaded.definition, &plan, &config, &options)
             }
         },
-        Command::Graph { format, targets } => {
-            let loaded = load(&cli.definition)?;
+        Command::Graph {
+            format, targets, ..
+        } => {
+            let loaded = load(&definition.jsonnet)?;
             let format = match format {
                 cli::GraphFormatArg::Dot => brewkit_definition::graph::GraphFormat::Dot,
                 cli::GraphFormatArg::Mermaid => brewkit_definition::graph::GraphFormat::Mermaid,
@@ -136,8 +139,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(Failure::bad_input)?;
             stdout_result(std::io::stdout().lock().write_all(text.as_bytes()))
         }
-        Command::Targets { json } => {
-            let loaded = load(&cli.definition)?;
+        Command::Targets { json, .. } => {
+            let loaded = load(&definition.jsonnet)?;
             if json {
                 print_json(&show::targets_json(&loaded.definition))
             } else {
@@ -158,14 +161,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .lock()
                 .write_all(completion::script(shell).as_bytes()),
         ),
-        Command::CompleteTargets => {
+        Command::CompleteTargets(_) => {
             // While a shell completes `brewkit -f - build <TAB>`, stdin is the terminal: reading
             // the definition from it would hang the shell.
-            let file = cli.definition.file.as_deref();
+            let file = definition.jsonnet.file.as_deref();
             if file.is_some_and(brewkit_jsonnet::is_stream) {
                 return Ok(());
             }
-            let loaded = load(&cli.definition)?;
+            let loaded = load(&definition.jsonnet)?;
             let names: String = loaded
                 .definition
                 .public_targets()
@@ -447,7 +450,7 @@ async fn connect(args: &cli::DaemonArgs) -> Result<brewkit_buildkit::Client, Fai
         })
 }
 
-fn jsonnet_input(args: &DefinitionArgs) -> (PathBuf, brewkit_jsonnet::Options) {
+fn jsonnet_input(args: &JsonnetArgs) -> (PathBuf, brewkit_jsonnet::Options) {
     let file = args
         .file
         .clone()
@@ -460,7 +463,7 @@ fn jsonnet_input(args: &DefinitionArgs) -> (PathBuf, brewkit_jsonnet::Options) {
     (file, options)
 }
 
-fn load(args: &DefinitionArgs) -> Result<brewkit_definition::Loaded, Failure> {
+fn load(args: &JsonnetArgs) -> Result<brewkit_definition::Loaded, Failure> {
     let (file, options) = jsonnet_input(args);
     brewkit_definition::load(&file, &options).map_err(Failure::bad_input)
 }
