@@ -78,8 +78,8 @@ impl Images {
         for key in order {
             let (image, platform) = &key;
             let needed_by = &wanted[&key];
-            router.claim_name(needed_by, gateway::resolve_log_name(image));
             let parsed = platform.as_deref().and_then(lower::platform);
+            router.claim_name(needed_by, gateway::resolve_log_name(image, parsed.as_ref()));
             let answer = gateway
                 .resolve_image_config(image, parsed, mode)
                 .await

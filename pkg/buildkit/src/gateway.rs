@@ -75,8 +75,21 @@ pub struct ResolvedImage {
 
 /// The progress name of resolving `reference`; BuildKit names that progress vertex by the
 /// digest of this text.
-pub fn resolve_log_name(reference: &str) -> String {
-    format!("resolve image config for {reference}")
+pub fn resolve_log_name(reference: &str, platform: Option<&pb::Platform>) -> String {
+    match platform {
+        // Two platforms of one image are two steps: their names must differ.
+        Some(p) if p.variant.is_empty() => {
+            format!(
+                "resolve image config for {reference} ({}/{})",
+                p.os, p.architecture
+            )
+        }
+        Some(p) => format!(
+            "resolve image config for {reference} ({}/{}/{})",
+            p.os, p.architecture, p.variant
+        ),
+        None => format!("resolve image config for {reference}"),
+    }
 }
 
 /// A running gateway build. Dropping it cancels the build.
@@ -172,9 +185,9 @@ impl Gateway {
             .clone()
             .resolve_image_config(ResolveImageConfigRequest {
                 r#ref: reference.to_owned(),
-                platform,
+                platform: platform.clone(),
                 resolve_mode: mode.as_str().to_owned(),
-                log_name: resolve_log_name(reference),
+                log_name: resolve_log_name(reference, platform.as_ref()),
                 ..ResolveImageConfigRequest::default()
             })
             .await
