@@ -6,8 +6,8 @@ use std::{fs, path::Path, process::Command};
 mod common;
 
 use common::{
-    brewkit_in, clean, configured_project, docker, docker_address, docker_host, free_port, outcome,
-    process_with, read, registry, signal, token, wait_at_most, wait_until,
+    brewkit_in, clean, configured_project, docker, docker_address, docker_command, docker_host,
+    free_port, outcome, process_with, read, registry, signal, token, wait_at_most, wait_until,
 };
 
 /// `brewkit build` in the project `dir` (a clean environment, see tests/common) against the
@@ -714,6 +714,65 @@ fn cache_du_and_clear() {
     let (code, text) = cache(&["du"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("reclaimable:"), "{text}");
+}
+
+#[test]
+fn cache_clear_keeps_a_record_an_image_uses_and_clear_all_removes_it() {
+    let _cache = CACHE.write().unwrap_or_else(|e| e.into_inner());
+    let t = token();
+    let image = format!("brewkit-test-clear-all-{t}");
+    /// Removes the image however the test ends.
+    struct Image<'a>(&'a str);
+    impl Drop for Image<'_> {
+        fn drop(&mut self) {
+            let config = tempfile::tempdir().unwrap();
+            let _ = docker_command(config.path()).args(["rmi", self.0]).output();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM busybox\nRUN echo {t} > /f && head -c 2000000 /dev/urandom > /blob\n"),
+    )
+    .unwrap();
+    // The RUN's record in the daemon's BuildKit holds a layer of an image in Docker's store:
+    // BuildKit's prune counts it as shared, kept unless `-a`.
+    docker(&["build", "-q", "-t", &image, &dir.path().to_string_lossy()]);
+    let _image = Image(&image);
+    let cache = |args: &[&str]| {
+        let output = brewkit_in(dir.path())
+            .arg("cache")
+            .args(args)
+            .args(["--addr", &docker_address()])
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let filter = format!("description~={t}");
+    let (code, text) = cache(&["du", "--verbose", "--filter", &filter]);
+    assert_eq!(code, 0, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("echo {t} > /f")))
+        .unwrap_or_else(|| panic!("the RUN's record: {text}"))
+        .to_owned();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[1..4], ["2.0", "MB", "shared"], "{text}");
+    // Only this record, so that other tests' caches stay (v0.8's prune honours `id==`).
+    let id = format!("id=={}", fields[0]);
+    let (code, text) = cache(&["clear", "--filter", &id]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(text, "freed 0 B in 0 records\n");
+    let (_, text) = cache(&["du", "--verbose", "--filter", &filter]);
+    assert!(text.contains(&line), "clear kept the shared record: {text}");
+    let (code, text) = cache(&["clear", "-a", "--filter", &id]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(text, "freed 2.0 MB in 1 records\n");
+    let (_, text) = cache(&["du", "--filter", &filter]);
+    assert!(text.contains("records:      0"), "{text}");
 }
 
 #[test]

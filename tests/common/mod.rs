@@ -221,16 +221,21 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// The backend's docker CLI (Docker 20.10 from Debian) with a config dir of its own; fails the
-/// test when it fails.
+/// The backend's docker CLI (Docker 20.10 from Debian) with `config` as its config dir;
+/// `docker build` goes through the daemon's BuildKit.
+pub(crate) fn docker_command(config: &Path) -> Command {
+    let mut command = Command::new("/usr/bin/docker");
+    command
+        .env("DOCKER_CONFIG", config)
+        .env("DOCKER_BUILDKIT", "1")
+        .args(["-H", &docker_host()]);
+    command
+}
+
+/// [`docker_command`] with a config dir of its own; fails the test when it fails.
 pub(crate) fn docker(args: &[&str]) -> String {
     let config = tempfile::tempdir().unwrap();
-    let output = Command::new("/usr/bin/docker")
-        .env("DOCKER_CONFIG", config.path())
-        .args(["-H", &docker_host()])
-        .args(args)
-        .output()
-        .unwrap();
+    let output = docker_command(config.path()).args(args).output().unwrap();
     assert!(output.status.success(), "docker {args:?}: {output:?}");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
