@@ -680,18 +680,7 @@ fn cache_du_and_clear() {
     );
     let (code, log) = build(dir.path(), &[]);
     assert_eq!(code, 0, "{log}");
-    let cache = |args: &[&str]| {
-        let output = brewkit_in(dir.path())
-            .arg("cache")
-            .args(args)
-            .args(["--addr", &docker_address()])
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
-    };
+    let cache = |args: &[&str]| cache_command(dir.path(), args);
     // Only this test's records, so that other tests' caches stay.
     let filter = format!("description~={t}");
     let (code, text) = cache(&["du", "--verbose", "--filter", &filter]);
@@ -714,6 +703,20 @@ fn cache_du_and_clear() {
     let (code, text) = cache(&["du"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("reclaimable:"), "{text}");
+}
+
+/// `brewkit cache ARGS` against the test backend, run in `dir`: its exit code and stdout.
+fn cache_command(dir: &Path, args: &[&str]) -> (i32, String) {
+    let output = brewkit_in(dir)
+        .arg("cache")
+        .args(args)
+        .args(["--addr", &docker_address()])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -739,18 +742,7 @@ fn cache_clear_keeps_a_record_an_image_uses_and_clear_all_removes_it() {
     // BuildKit's prune counts it as shared, kept unless `-a`.
     docker(&["build", "-q", "-t", &image, &dir.path().to_string_lossy()]);
     let _image = Image(&image);
-    let cache = |args: &[&str]| {
-        let output = brewkit_in(dir.path())
-            .arg("cache")
-            .args(args)
-            .args(["--addr", &docker_address()])
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
-    };
+    let cache = |args: &[&str]| cache_command(dir.path(), args);
     let filter = format!("description~={t}");
     let (code, text) = cache(&["du", "--verbose", "--filter", &filter]);
     assert_eq!(code, 0, "{text}");
