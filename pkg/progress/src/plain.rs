@@ -13,7 +13,7 @@ use brewkit_build::BuildEvent;
 use crate::{
     steps::{News, Steps},
     tally::Tally,
-    text::seconds,
+    text::{one_line, seconds},
     Clock,
 };
 
@@ -26,6 +26,10 @@ pub(crate) struct Plain<W: Write> {
     open: Option<String>,
     /// GitHub Actions: lines of other targets, and whether each has ended, in start order.
     waiting: Vec<(String, Vec<String>, bool)>,
+    /// GitHub Actions: lines of targets neither open nor waiting (progress that trails a
+    /// target's end, or comes before its start) while a group is open: they never go into
+    /// another target's group, but come out between groups when it closes.
+    strays: Vec<String>,
 }
 
 impl<W: Write> Plain<W> {
@@ -36,6 +40,7 @@ impl<W: Write> Plain<W> {
             steps: HashMap::new(),
             open: None,
             waiting: Vec::new(),
+            strays: Vec::new(),
         }
     }
 
@@ -108,7 +113,7 @@ impl<W: Write> Plain<W> {
             self.flush_steps(&node, clock);
         }
         if let Some(open) = self.open.take() {
-            let _ = writeln!(self.out, "::endgroup::");
+            self.end_group();
             self.waiting.retain(|(node, _, _)| *node != open);
         }
         for (node, lines, _) in std::mem::take(&mut self.waiting) {
@@ -138,8 +143,20 @@ impl<W: Write> Plain<W> {
                 lines.push(line);
                 return;
             }
+            if self.open.is_some() {
+                self.strays.push(line);
+                return;
+            }
         }
         let _ = writeln!(self.out, "{line}");
+    }
+
+    /// Closes the open group; the lines that could not go into it follow.
+    fn end_group(&mut self) {
+        let _ = writeln!(self.out, "::endgroup::");
+        for line in std::mem::take(&mut self.strays) {
+            let _ = writeln!(self.out, "{line}");
+        }
     }
 
     fn open_group(&mut self, node: &str) {
@@ -167,7 +184,7 @@ impl<W: Write> Plain<W> {
             }
             return;
         }
-        let _ = writeln!(self.out, "::endgroup::");
+        self.end_group();
         self.open = None;
         while let Some((node, lines, done)) =
             (!self.waiting.is_empty()).then(|| self.waiting.remove(0))
@@ -193,7 +210,7 @@ fn render(node: &str, news: News) -> String {
             Some(duration) => format!("[{node}] DONE {} {name}", seconds(duration)),
             None => format!("[{node}] DONE {name}"),
         },
-        News::Error { reason, .. } => format!("[{node}] ERROR {reason}"),
+        News::Error { reason, .. } => format!("[{node}] ERROR {}", one_line(&reason)),
         News::Cancelled { name, .. } => format!("[{node}] CANCELED {name}"),
         News::Line { seconds, text, .. } => format!("[{node}] {seconds:.3} | {text}"),
         News::Warning { message, .. } => format!("[{node}] WARNING {message}"),

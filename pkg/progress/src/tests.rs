@@ -432,3 +432,6 @@ fn a_manual_clock_moves_only_when_told() {
     clock.advance(Duration::from_secs(2));
     assert_eq!(clock.since(UNIX_EPOCH), Duration::from_secs(2));
 }
+
+#[path = "properties.rs"]
+mod properties;

@@ -29,12 +29,35 @@ const PARTIAL_LIMIT: usize = 8192;
 #[derive(Debug, Default)]
 pub struct Lines {
     partial: String,
+    /// The first bytes of a character that the chunk ended inside of (BuildKit cuts output
+    /// anywhere): the next chunk completes it.
+    cut: Vec<u8>,
+}
+
+/// How many bytes at the end of `bytes` begin a character that is not complete yet.
+fn cut_character(bytes: &[u8]) -> usize {
+    for at in (bytes.len().saturating_sub(3)..bytes.len()).rev() {
+        match bytes[at] {
+            0x80..=0xbf => continue,
+            0xc0.. => {
+                return match std::str::from_utf8(&bytes[at..]) {
+                    Err(e) if e.valid_up_to() == 0 && e.error_len().is_none() => bytes.len() - at,
+                    _ => 0,
+                }
+            }
+            _ => return 0,
+        }
+    }
+    0
 }
 
 impl Lines {
     /// The complete lines `chunk` ends, as shown on a terminal.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
-        self.partial.push_str(&String::from_utf8_lossy(chunk));
+        let mut bytes = std::mem::take(&mut self.cut);
+        bytes.extend_from_slice(chunk);
+        self.cut = bytes.split_off(bytes.len() - cut_character(&bytes));
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
         let mut lines = Vec::new();
         while let Some(end) = self.partial.find('\n') {
             let rest = self.partial.split_off(end + 1);
@@ -46,7 +69,7 @@ impl Lines {
             let shown = as_shown(&self.partial).to_owned();
             self.partial = shown;
             if self.partial.len() > PARTIAL_LIMIT {
-                lines.extend(self.flush());
+                lines.push(std::mem::take(&mut self.partial));
             }
         }
         lines
@@ -54,6 +77,8 @@ impl Lines {
 
     /// The partial line, if any (the output ended without a newline).
     pub fn flush(&mut self) -> Option<String> {
+        let cut = std::mem::take(&mut self.cut);
+        self.partial.push_str(&String::from_utf8_lossy(&cut));
         let line = std::mem::take(&mut self.partial);
         let shown = as_shown(&line);
         (!shown.is_empty()).then(|| shown.to_owned())

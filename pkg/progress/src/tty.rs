@@ -195,8 +195,9 @@ impl<W: Write> Live<W> {
             cursor::MoveToColumn(0),
             terminal::Clear(terminal::ClearType::FromCursorDown)
         )?;
+        // Printed once, above the live area: a line that wraps only scrolls, so none is cut.
         for (line, color) in std::mem::take(&mut self.pending) {
-            self.line(&line, color, width)?;
+            self.line(&line, color, usize::MAX)?;
         }
         let spinner = SPINNER[self.frame % SPINNER.len()];
         let mut lines: Vec<(String, Option<style::Color>)> = self
