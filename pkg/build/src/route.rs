@@ -29,10 +29,61 @@ struct Routes {
     tails: HashMap<String, Tail>,
 }
 
+/// A line longer than this without a newline is kept as a line of its own.
+const PARTIAL_LIMIT: usize = 64 * 1024;
+
 #[derive(Debug, Default)]
 struct Tail {
     lines: VecDeque<String>,
     failed_step: Option<String>,
+    /// Per vertex, what came after its last newline: BuildKit's log chunks may end mid-line or
+    /// mid-character.
+    partial: HashMap<String, Vec<u8>>,
+}
+
+impl Tail {
+    /// Adds `data`, written by `vertex`, keeping only the last [`LOG_TAIL`] lines.
+    fn log(&mut self, vertex: &str, data: &[u8]) {
+        let pending = self.partial.entry(vertex.to_owned()).or_default();
+        pending.extend_from_slice(data);
+        let complete = match pending.iter().rposition(|&b| b == b'\n') {
+            Some(end) => {
+                let rest = pending.split_off(end + 1);
+                std::mem::replace(pending, rest)
+            }
+            None if pending.len() > PARTIAL_LIMIT => std::mem::take(pending),
+            None => return,
+        };
+        for line in String::from_utf8_lossy(&complete).lines() {
+            self.push(line);
+        }
+    }
+
+    fn push(&mut self, line: &str) {
+        if self.lines.len() == LOG_TAIL {
+            self.lines.pop_front();
+        }
+        // As a terminal shows it: what the last `\r` redraw wrote, so that a progress bar
+        // never breaks the error's layout.
+        let line = line.trim_end_matches('\r');
+        let shown = line.rsplit('\r').next().unwrap_or(line);
+        self.lines.push_back(shown.to_owned());
+    }
+
+    /// The last lines, with what each vertex wrote after its last newline.
+    fn last_lines(&self) -> Vec<String> {
+        let mut tail = Tail {
+            lines: self.lines.clone(),
+            ..Tail::default()
+        };
+        let mut unfinished: Vec<(&String, &Vec<u8>)> =
+            self.partial.iter().filter(|(_, p)| !p.is_empty()).collect();
+        unfinished.sort();
+        for (_, pending) in unfinished {
+            tail.push(&String::from_utf8_lossy(pending));
+        }
+        tail.lines.into()
+    }
 }
 
 /// Routes progress events to their nodes and keeps each node's last log lines.
@@ -110,18 +161,7 @@ impl Router {
             let mut routes = self.routes();
             let tail = routes.tails.entry(node.clone()).or_default();
             match &event {
-                Event::Log { data, .. } => {
-                    for line in String::from_utf8_lossy(data).lines() {
-                        if tail.lines.len() == LOG_TAIL {
-                            tail.lines.pop_front();
-                        }
-                        // As a terminal shows it: what the last `\r` redraw wrote, so that
-                        // a progress bar never breaks the error's layout.
-                        let line = line.trim_end_matches('\r');
-                        let shown = line.rsplit('\r').next().unwrap_or(line);
-                        tail.lines.push_back(shown.to_owned());
-                    }
-                }
+                Event::Log { vertex, data, .. } => tail.log(vertex, data),
                 Event::Completed {
                     name,
                     error: Some(_),
@@ -188,9 +228,7 @@ impl Router {
         SolveFailure {
             message: crate::lower::hide_var_wrapper(&message),
             step: tail.and_then(|t| t.failed_step.clone()),
-            log_tail: tail
-                .map(|t| t.lines.iter().cloned().collect())
-                .unwrap_or_default(),
+            log_tail: tail.map(Tail::last_lines).unwrap_or_default(),
         }
     }
 }
@@ -205,5 +243,51 @@ pub(crate) fn vertex_of(event: &Event) -> &str {
         | Event::Transfer { vertex, .. }
         | Event::Warning { vertex, .. } => vertex,
         Event::Raw(_) => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_split_across_chunks_are_whole_in_the_tail() {
+        let mut tail = Tail::default();
+        let text = "first line\nsecond é line\r\nthird";
+        let bytes = text.as_bytes();
+        // Every chunk boundary, the one inside 'é' (two bytes) included.
+        for cut in 0..bytes.len() {
+            let mut tail_at = Tail::default();
+            tail_at.log("v", &bytes[..cut]);
+            tail_at.log("v", &bytes[cut..]);
+            assert_eq!(
+                tail_at.last_lines(),
+                ["first line", "second é line", "third"],
+                "cut at {cut}"
+            );
+        }
+        // Two vertices writing at once keep their own partial lines.
+        tail.log("a", b"from a, ");
+        tail.log("b", b"from b\n");
+        tail.log("a", b"still a\n");
+        assert_eq!(tail.last_lines(), ["from b", "from a, still a"]);
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_and_what_a_redraw_shows() {
+        let mut tail = Tail::default();
+        for i in 0..LOG_TAIL + 5 {
+            tail.log("v", format!("line {i}\n").as_bytes());
+        }
+        tail.log("v", b"10%\r50%\r100%\n");
+        let lines = tail.last_lines();
+        assert_eq!(lines.len(), LOG_TAIL);
+        assert_eq!(lines.last().map(String::as_str), Some("100%"));
+        assert_eq!(lines[0], format!("line {}", 6));
+        // A very long line without a newline is kept, not held forever.
+        let mut tail = Tail::default();
+        tail.log("v", &vec![b'x'; PARTIAL_LIMIT + 1]);
+        assert!(tail.partial["v"].is_empty());
+        assert_eq!(tail.last_lines()[0].len(), PARTIAL_LIMIT + 1);
     }
 }
