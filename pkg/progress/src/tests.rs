@@ -391,7 +391,9 @@ fn tty_marks_failures_cancellations_and_sums_up() {
     assert!(text.contains("⊘ slow 1.6s CANCELED"), "{text:?}");
     assert!(text.contains("queued: ok, bad, slow, all"), "{text:?}");
     assert!(
-        text.contains("4 targets, 1 var: 2 done (1 cached), 1 failed (bad), 1 cancelled, 1 skipped in"),
+        text.contains(
+            "4 targets, 1 var: 2 done (1 cached), 1 failed (bad), 1 cancelled, 1 skipped in"
+        ),
         "{text:?}"
     );
     assert!(
