@@ -128,7 +128,7 @@ async fn work(
         let mut batch = vec![first];
         if inside(&batch[0], &exports.context) {
             while let Ok(next) = received.try_recv() {
-                if inside(&next, &exports.context) {
+                if inside(&next, &exports.context) && joins(&batch, &next) {
                     batch.push(next);
                 } else {
                     leftover = Some(next);
@@ -172,6 +172,27 @@ async fn work(
             }
         }
     }
+}
+
+/// Whether `next` may go out in one file op with `batch`. In one file op a later copy follows
+/// what an earlier one made (a symlink, resolved inside the exported tree), where exported on its
+/// own it meets the files on the host, whose symlinks the receiver refuses to follow. So a batch
+/// either writes into one directory only (a symlink's target then stays inside it), or into
+/// directories none of which holds another (no copy goes through what another made).
+fn joins(batch: &[Request], next: &Request) -> bool {
+    let locals = |request: &Request| -> Vec<PathBuf> {
+        request.outputs.iter().map(|(_, l)| l.clone()).collect()
+    };
+    let theirs: Vec<PathBuf> = batch.iter().flat_map(locals).collect();
+    let mine = locals(next);
+    let one_directory = theirs.iter().chain(&mine).all(|l| *l == theirs[0]);
+    let apart = |a: &PathBuf, b: &PathBuf| !a.starts_with(b) && !b.starts_with(a);
+    let all_apart = mine.iter().all(|m| theirs.iter().all(|t| apart(m, t)))
+        && theirs
+            .iter()
+            .enumerate()
+            .all(|(i, a)| theirs[i + 1..].iter().all(|b| apart(a, b)));
+    one_directory || all_apart
 }
 
 fn inside(request: &Request, context: &Path) -> bool {
@@ -303,4 +324,41 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(locals: &[&str]) -> Request {
+        Request {
+            node: Node::Target("t".into()),
+            state: State::scratch(),
+            outputs: locals
+                .iter()
+                .map(|l| ("/a".to_owned(), PathBuf::from(l)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_batch_writes_into_one_directory_or_into_directories_apart() {
+        let batch = [request(&["/p/out"])];
+        assert!(joins(&batch, &request(&["/p/out"])), "one directory");
+        assert!(joins(&batch, &request(&["/p/other"])), "apart");
+        assert!(
+            !joins(&batch, &request(&["/p/out/d/evil"])),
+            "a later output inside an earlier one's directory goes out on its own"
+        );
+        assert!(!joins(&batch, &request(&["/p"])), "nor one around it");
+        let two = [request(&["/p/out"]), request(&["/p/out"])];
+        assert!(joins(&two, &request(&["/p/out"])));
+        assert!(
+            !joins(&two, &request(&["/p/other"])),
+            "one directory written twice, then another: a symlink in the first may point anywhere under their common root"
+        );
+        let apart = [request(&["/p/a"]), request(&["/p/b"])];
+        assert!(joins(&apart, &request(&["/p/c"])));
+        assert!(!joins(&apart, &request(&["/p/a"])));
+    }
 }
