@@ -1245,6 +1245,40 @@ fn an_exported_symlink_is_never_followed_by_a_later_output() {
 }
 
 #[test]
+fn a_targets_own_output_never_follows_a_symlink_its_other_output_made() {
+    let victim = tempfile::tempdir().unwrap();
+    let t = token();
+    let dir = configured_project(
+        &format!(
+            r#"{{
+  apiVersion: 'brewkit/v1',
+  targets: {{
+    all: {{ from: 'busybox', command: 'mkdir -p /x/d && ln -s {victim} /x/d/evil && echo pwned > /p # {t}',
+            output: ['/x:out', '/p:out/d/evil'] }},
+  }},
+}}"#,
+            victim = victim.path().display()
+        ),
+        "{}",
+    );
+    let (code, log) = build(dir.path(), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        fs::symlink_metadata(dir.path().join("out/d/evil"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "{log}"
+    );
+    assert_eq!(fs::read_dir(victim.path()).unwrap().count(), 0, "{log}");
+    assert!(!dir.path().join("out/tmp").exists(), "{log}");
+    assert!(
+        log.contains("is a symlink, which is never followed"),
+        "{log}"
+    );
+}
+
+#[test]
 fn targets_exporting_into_one_folder_at_once_all_succeed() {
     let _cache = CACHE.read();
     let t = token();

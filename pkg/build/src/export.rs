@@ -137,7 +137,7 @@ async fn work(
             }
         }
         let results = if batch.len() == 1 {
-            vec![export(&exports, &batch).await]
+            vec![export_one(&exports, &batch[0]).await]
         } else {
             match export(&exports, &batch).await {
                 Ok(()) => batch.iter().map(|_| Ok(())).collect(),
@@ -145,7 +145,7 @@ async fn work(
                 Err(_) => {
                     let mut results = Vec::new();
                     for request in &batch {
-                        results.push(export(&exports, std::slice::from_ref(request)).await);
+                        results.push(export_one(&exports, request).await);
                     }
                     results
                 }
@@ -174,6 +174,31 @@ async fn work(
     }
 }
 
+/// Exports `request`'s outputs, in one file op when they may go together (see [`joins`]),
+/// else one after another, in their order.
+async fn export_one(exports: &Exports, request: &Request) -> Result<(), Error> {
+    let each: Vec<Request> = request
+        .outputs
+        .iter()
+        .map(|output| Request {
+            node: request.node.clone(),
+            state: request.state.clone(),
+            outputs: vec![output.clone()],
+        })
+        .collect();
+    let together = each
+        .iter()
+        .enumerate()
+        .all(|(i, output)| i == 0 || joins(&each[..i], output));
+    if together {
+        return export(exports, std::slice::from_ref(request)).await;
+    }
+    for output in &each {
+        export(exports, std::slice::from_ref(output)).await?;
+    }
+    Ok(())
+}
+
 /// Whether `next` may go out in one file op with `batch`. In one file op a later copy follows
 /// what an earlier one made (a symlink, resolved inside the exported tree), where exported on its
 /// own it meets the files on the host, whose symlinks the receiver refuses to follow. So a batch
@@ -183,15 +208,13 @@ fn joins(batch: &[Request], next: &Request) -> bool {
     let locals = |request: &Request| -> Vec<PathBuf> {
         request.outputs.iter().map(|(_, l)| l.clone()).collect()
     };
-    let theirs: Vec<PathBuf> = batch.iter().flat_map(locals).collect();
-    let mine = locals(next);
-    let one_directory = theirs.iter().chain(&mine).all(|l| *l == theirs[0]);
+    let all: Vec<PathBuf> = batch.iter().chain([next]).flat_map(locals).collect();
+    let one_directory = all.iter().all(|l| Some(l) == all.first());
     let apart = |a: &PathBuf, b: &PathBuf| !a.starts_with(b) && !b.starts_with(a);
-    let all_apart = mine.iter().all(|m| theirs.iter().all(|t| apart(m, t)))
-        && theirs
-            .iter()
-            .enumerate()
-            .all(|(i, a)| theirs[i + 1..].iter().all(|b| apart(a, b)));
+    let all_apart = all
+        .iter()
+        .enumerate()
+        .all(|(i, a)| all[i + 1..].iter().all(|b| apart(a, b)));
     one_directory || all_apart
 }
 
@@ -360,5 +383,9 @@ mod tests {
         let apart = [request(&["/p/a"]), request(&["/p/b"])];
         assert!(joins(&apart, &request(&["/p/c"])));
         assert!(!joins(&apart, &request(&["/p/a"])));
+        assert!(
+            !joins(&apart, &request(&["/p/c", "/p/c/d"])),
+            "a target's own outputs, one inside the other"
+        );
     }
 }
