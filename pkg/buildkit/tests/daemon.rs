@@ -785,8 +785,11 @@ async fn cancelling_an_export_mid_transfer_leaves_no_temporary_files() {
     assert_eq!(temp_files(export.path()), Vec::<String>::new());
 }
 
+/// A registry without auth: the session's Auth service answers "no credentials" and the pull
+/// goes on. Credentials from the session against a registry that requires them (and a 401
+/// without them) are tested end to end in tests/build.rs (`auth_registry`).
 #[tokio::test]
-async fn image_is_pulled_from_a_registry_with_credentials_from_the_session() {
+async fn image_is_pulled_from_a_registry_through_the_session() {
     let registry = std::env::var("BREWKIT_TEST_REGISTRY")
         .expect("BREWKIT_TEST_REGISTRY is not set: run scripts/test");
     let client = client().await;
