@@ -20,6 +20,51 @@ pub fn as_shown(line: &str) -> &str {
     line.rsplit('\r').next().unwrap_or(line)
 }
 
+/// `line` without terminal control: ANSI escape sequences (colours, cursor moves, titles) and
+/// other control characters are dropped, a tab is a space. For the tty's live view, which a
+/// command's own escapes would otherwise recolour or move.
+pub fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte in @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC (a window title, a hyperlink): up to BEL or ESC \.
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' {
+                            break;
+                        }
+                        if c == '\x1b' {
+                            chars.next_if_eq(&'\\');
+                            break;
+                        }
+                    }
+                }
+                // nF (a character set, `ESC ( B`): intermediates, then one final character.
+                Some(' '..='/') => {
+                    while chars.next_if(|c| (' '..='/').contains(c)).is_some() {}
+                    chars.next();
+                }
+                // Any other escape is two characters.
+                _ => {}
+            },
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The longest partial line kept while waiting for its end (a command printing a progress bar
 /// with `\r` and never a newline must not grow it without bound).
 const PARTIAL_LIMIT: usize = 8192;
@@ -175,5 +220,21 @@ mod tests {
             "2024-05-01T12:34:56.12Z"
         );
         assert_eq!(rfc3339_nanos(0, 0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn printable_drops_escapes_and_control_characters() {
+        assert_eq!(printable("plain text"), "plain text");
+        assert_eq!(printable("\x1b[1;31mred\x1b[0m done"), "red done");
+        assert_eq!(printable("\x1b[2K\x1b[1Gbar"), "bar");
+        assert_eq!(printable("\x1b]0;title\x07text"), "text");
+        assert_eq!(
+            printable("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"),
+            "link"
+        );
+        assert_eq!(printable("a\tb\x08c\x00"), "a bc");
+        assert_eq!(printable("\x1b(Bx\x1b7y"), "xy");
+        assert_eq!(printable("unfinished \x1b["), "unfinished ");
+        assert_eq!(printable("日本 é"), "日本 é");
     }
 }

@@ -15,7 +15,7 @@ use crossterm::{cursor, queue, style, terminal};
 
 use crate::{
     tally::Tally,
-    text::{one_line, seconds, Lines},
+    text::{one_line, printable, seconds, Lines},
     Clock,
 };
 
@@ -142,7 +142,7 @@ impl<W: Write> Live<W> {
                             .rev()
                             .find(|l| !l.trim().is_empty())
                         {
-                            view.last_log = line;
+                            view.last_log = printable(&line);
                         }
                     }
                     _ => {}
