@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "brewkit", version, about, long_about = None)]
 pub(crate) struct Cli {
+    /// The definition's options given before the command (see [`Cli::definition`]).
     #[command(flatten)]
-    pub definition: DefinitionArgs,
+    pub before_command: DefinitionArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -70,7 +71,7 @@ impl Cli {
     /// The definition's options as given before the command and after it (and after `build`'s
     /// own command), later ones winning.
     pub(crate) fn definition(&self) -> DefinitionArgs {
-        let outer = &self.definition;
+        let outer = &self.before_command;
         let mut jsonnet = outer.jsonnet.clone();
         let mut context = outer.context.clone();
         match &self.command {
