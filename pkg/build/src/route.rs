@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use brewkit_buildkit::status::Event;
+use brewkit_buildkit::{log::Lines, status::Event};
 use brewkit_llb::pb;
 use tokio::sync::{
     mpsc::{Receiver, Sender},
@@ -29,45 +29,35 @@ struct Routes {
     tails: HashMap<String, Tail>,
 }
 
-/// A line longer than this without a newline is kept as a line of its own.
-const PARTIAL_LIMIT: usize = 64 * 1024;
-
 #[derive(Debug, Default)]
 struct Tail {
     lines: VecDeque<String>,
     failed_step: Option<String>,
     /// Per vertex, what came after its last newline: BuildKit's log chunks may end mid-line or
     /// mid-character.
-    partial: HashMap<String, Vec<u8>>,
+    partial: HashMap<String, Lines>,
 }
 
 impl Tail {
     /// Adds `data`, written by `vertex`, keeping only the last [`LOG_TAIL`] lines.
     fn log(&mut self, vertex: &str, data: &[u8]) {
-        let pending = self.partial.entry(vertex.to_owned()).or_default();
-        pending.extend_from_slice(data);
-        let complete = match pending.iter().rposition(|&b| b == b'\n') {
-            Some(end) => {
-                let rest = pending.split_off(end + 1);
-                std::mem::replace(pending, rest)
-            }
-            None if pending.len() > PARTIAL_LIMIT => std::mem::take(pending),
-            None => return,
-        };
-        for line in String::from_utf8_lossy(&complete).lines() {
+        // As a terminal shows them: what the last `\r` redraw wrote, so that a progress bar
+        // never breaks the error's layout.
+        let lines = self
+            .partial
+            .entry(vertex.to_owned())
+            .or_default()
+            .push(data);
+        for line in lines {
             self.push(line);
         }
     }
 
-    fn push(&mut self, line: &str) {
+    fn push(&mut self, line: String) {
         if self.lines.len() == LOG_TAIL {
             self.lines.pop_front();
         }
-        // As a terminal shows it: what the last `\r` redraw wrote, so that a progress bar
-        // never breaks the error's layout.
-        let line = line.trim_end_matches('\r');
-        let shown = line.rsplit('\r').next().unwrap_or(line);
-        self.lines.push_back(shown.to_owned());
+        self.lines.push_back(line);
     }
 
     /// The last lines, with what each vertex wrote after its last newline.
@@ -76,11 +66,12 @@ impl Tail {
             lines: self.lines.clone(),
             ..Tail::default()
         };
-        let mut unfinished: Vec<(&String, &Vec<u8>)> =
-            self.partial.iter().filter(|(_, p)| !p.is_empty()).collect();
-        unfinished.sort();
-        for (_, pending) in unfinished {
-            tail.push(&String::from_utf8_lossy(pending));
+        let mut unfinished: Vec<(&String, &Lines)> = self.partial.iter().collect();
+        unfinished.sort_by_key(|(vertex, _)| *vertex);
+        for (_, lines) in unfinished {
+            if let Some(line) = lines.clone().flush() {
+                tail.push(line);
+            }
         }
         tail.lines.into()
     }
@@ -284,10 +275,15 @@ mod tests {
         assert_eq!(lines.len(), LOG_TAIL);
         assert_eq!(lines.last().map(String::as_str), Some("100%"));
         assert_eq!(lines[0], format!("line {}", 6));
-        // A very long line without a newline is kept, not held forever.
+        // A very long line without a newline is kept, not held forever: the next line comes
+        // after it.
+        let limit = brewkit_buildkit::log::PARTIAL_LIMIT;
         let mut tail = Tail::default();
-        tail.log("v", &vec![b'x'; PARTIAL_LIMIT + 1]);
-        assert!(tail.partial["v"].is_empty());
-        assert_eq!(tail.last_lines()[0].len(), PARTIAL_LIMIT + 1);
+        tail.log("v", &vec![b'x'; limit + 1]);
+        tail.log("v", b"next\n");
+        let lines = tail.last_lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].len(), limit + 1);
+        assert_eq!(lines[1], "next");
     }
 }

@@ -6,6 +6,7 @@
 mod client;
 mod error;
 pub mod gateway;
+pub mod log;
 pub mod session;
 pub mod status;
 pub mod transport;

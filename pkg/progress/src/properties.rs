@@ -38,9 +38,9 @@ fn config(cases: u32) -> Config {
     }
 }
 
-/// The longest partial line [`Lines`] keeps (`text::PARTIAL_LIMIT`): a longer line is cut where
-/// a chunk ends, so the lines of a stream with one are not compared.
-const PARTIAL_LIMIT: usize = 8192;
+// The longest partial line `Lines` keeps: a longer line is cut where a chunk ends, so the
+// lines of a stream with one are not compared.
+use brewkit_buildkit::log::PARTIAL_LIMIT;
 
 const TARGETS: [&str; 12] = [
     "app",
