@@ -177,29 +177,22 @@ async fn work(
 /// Exports `request`'s outputs, in one file op when they may go together (see [`joins`]),
 /// else one after another, in their order.
 async fn export_one(exports: &Exports, request: &Request) -> Result<(), Error> {
-    let each: Vec<Request> = request
-        .outputs
-        .iter()
-        .map(|output| Request {
+    if joins(&[], request) {
+        return export(exports, std::slice::from_ref(request)).await;
+    }
+    for output in &request.outputs {
+        let one = Request {
             node: request.node.clone(),
             state: request.state.clone(),
             outputs: vec![output.clone()],
-        })
-        .collect();
-    let together = each
-        .iter()
-        .enumerate()
-        .all(|(i, output)| i == 0 || joins(&each[..i], output));
-    if together {
-        return export(exports, std::slice::from_ref(request)).await;
-    }
-    for output in &each {
-        export(exports, std::slice::from_ref(output)).await?;
+        };
+        export(exports, std::slice::from_ref(&one)).await?;
     }
     Ok(())
 }
 
-/// Whether `next` may go out in one file op with `batch`. In one file op a later copy follows
+/// Whether `next` may go out in one file op with `batch` (with none: whether its own outputs
+/// may go out together). In one file op a later copy follows
 /// what an earlier one made (a symlink, resolved inside the exported tree), where exported on its
 /// own it meets the files on the host, whose symlinks the receiver refuses to follow. So a batch
 /// either writes into one directory only (a symlink's target then stays inside it), or into

@@ -76,19 +76,12 @@ pub struct ResolvedImage {
 /// The progress name of resolving `reference`; BuildKit names that progress vertex by the
 /// digest of this text.
 pub fn resolve_log_name(reference: &str, platform: Option<&pb::Platform>) -> String {
+    let name = format!("resolve image config for {reference}");
+    // Two platforms of one image are two steps: their names must differ.
     match platform {
-        // Two platforms of one image are two steps: their names must differ.
-        Some(p) if p.variant.is_empty() => {
-            format!(
-                "resolve image config for {reference} ({}/{})",
-                p.os, p.architecture
-            )
-        }
-        Some(p) => format!(
-            "resolve image config for {reference} ({}/{}/{})",
-            p.os, p.architecture, p.variant
-        ),
-        None => format!("resolve image config for {reference}"),
+        Some(p) if p.variant.is_empty() => format!("{name} ({}/{})", p.os, p.architecture),
+        Some(p) => format!("{name} ({}/{}/{})", p.os, p.architecture, p.variant),
+        None => name,
     }
 }
 
