@@ -227,13 +227,10 @@ impl Tally {
             parts.push(format!("{} failed ({})", failed.len(), failed.join(", ")));
         }
         // Stopped while running, and never started (make's "not remade"), told apart.
-        for (status, word) in [
-            (NodeStatus::Cancelled, "cancelled"),
-            (NodeStatus::Skipped, "skipped"),
-        ] {
+        for status in [NodeStatus::Cancelled, NodeStatus::Skipped] {
             let n = count(status);
             if n > 0 {
-                parts.push(format!("{n} {word}"));
+                parts.push(format!("{n} {}", status_name(status)));
             }
         }
         format!(
