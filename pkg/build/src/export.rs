@@ -231,11 +231,9 @@ pub(crate) fn common_root(paths: &[PathBuf]) -> PathBuf {
     root
 }
 
-/// Writes the outputs of `batch` in one solve: every artifact is copied to its local
-/// directory's place under their common root, and that state is exported to the root. Only the
-/// artifacts' paths are written; nothing else under the root is touched.
-async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
-    let label = batch[0].node.label();
+/// The state an export of `batch` writes: every artifact copied to its local directory's place
+/// under their common root (returned beside it), in one file op.
+fn tree(batch: &[Request]) -> (PathBuf, State) {
     // The receiver makes the directories (never through a symlink, leaving existing ones'
     // modes alone, removing what it made if the export fails).
     let locals: Vec<PathBuf> = batch
@@ -268,7 +266,23 @@ async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
                 .join(", ")
         ),
     };
-    let definition = lower::output_tree(&copies, &name).marshal();
+    let tree = lower::output_tree(&copies, &name);
+    (root, tree)
+}
+
+/// The state an export of `request` alone writes, when its outputs go out in one file op: the
+/// target solves it, so that BuildKit copies the outputs out as soon as the run ends (as docker
+/// build's last stage copies each stage's files), and the export finds it built.
+pub(crate) fn solo_tree(request: &Request) -> Option<State> {
+    joins(&[], request).then(|| tree(std::slice::from_ref(request)).1)
+}
+
+/// Writes the outputs of `batch` in one solve: [`tree`], exported to the common root. Only the
+/// artifacts' paths are written; nothing else under the root is touched.
+async fn export(exports: &Exports, batch: &[Request]) -> Result<(), Error> {
+    let label = batch[0].node.label();
+    let (root, tree) = tree(batch);
+    let definition = tree.marshal();
     // The export's own vertices, shown under the first target of the batch.
     let owners: HashMap<String, String> = crate::route::vertices(&definition)
         .filter(|vertex| !exports.router.claimed(vertex))

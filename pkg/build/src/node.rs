@@ -172,14 +172,25 @@ impl Shared {
                 )?;
                 let sources = self.copy_sources(&planned.copy_sources, &run.platform, before)?;
                 let state = lower::lower_run(run, base, &sources, &self.lowering(run, before));
-                let outputs = stage
+                let outputs: Vec<(String, PathBuf)> = stage
                     .output
                     .iter()
                     .map(|o| (o.artifact.clone(), clean_join(&self.context, &o.local)))
                     .collect();
+                // With outputs, the target's solve includes what its export copies out, as
+                // soon as the run ends; the export then finds it built.
+                let solved = if outputs.is_empty() {
+                    None
+                } else {
+                    crate::export::solo_tree(&crate::export::Request {
+                        node: node.clone(),
+                        state: state.clone(),
+                        outputs: outputs.clone(),
+                    })
+                };
                 // Claimed here, in plan order, not in the solve's task: a target built on a
                 // running one shares its vertices, which stay under the first.
-                let definition = Box::new(state.marshal());
+                let definition = Box::new(solved.as_ref().unwrap_or(&state).marshal());
                 self.router.claim(&node.label(), &definition);
                 Ok(Work::Target {
                     state,

@@ -491,3 +491,73 @@ fn wildcards_matching_nothing_are_found_on_the_host() {
     );
     assert!(nothing("src/?.txt"));
 }
+
+#[test]
+fn held_exports_go_out_after_a_burst_or_the_longest_wait() {
+    let request = |name: &str| Request {
+        node: Node::Target(name.to_owned()),
+        state: State::scratch(),
+        outputs: Vec::new(),
+    };
+    let start = Instant::now();
+    let mut held = BTreeMap::new();
+    assert_eq!(export_deadline(&held, usize::MAX), None, "nothing held");
+    held.insert(3, (request("c"), start));
+    assert_eq!(
+        export_deadline(&held, 2),
+        None,
+        "held behind a running earlier target, which wakes the loop when it ends"
+    );
+    assert_eq!(export_deadline(&held, 4), Some(start + EXPORT_BURST));
+    // Another target ends within the burst: both wait for the later one's burst.
+    let later = start + EXPORT_BURST / 2;
+    held.insert(5, (request("e"), later));
+    assert_eq!(export_deadline(&held, 6), Some(later + EXPORT_BURST));
+    assert_eq!(
+        export_deadline(&held, 4),
+        Some(start + EXPORT_BURST),
+        "only those that may go out count"
+    );
+    // A burst that goes on never holds the first past the longest wait.
+    held.insert(7, (request("g"), start + EXPORT_DELAY));
+    assert_eq!(export_deadline(&held, 8), Some(start + EXPORT_DELAY));
+}
+
+#[test]
+fn a_target_solves_what_its_export_alone_copies_out() {
+    let request = |outputs: &[(&str, &str)]| Request {
+        node: Node::Target("t".to_owned()),
+        state: busybox(),
+        outputs: outputs
+            .iter()
+            .map(|(artifact, local)| ((*artifact).to_owned(), PathBuf::from(local)))
+            .collect(),
+    };
+    let one = request(&[("/w/a.txt", "/p/out"), ("/w/b.txt", "/p/out")]);
+    let tree = super::export::solo_tree(&one).expect("outputs into one directory go together");
+    let copies: Vec<(String, String)> = ops(&tree)
+        .into_iter()
+        .filter_map(|op| match op.op {
+            Some(pb::op::Op::File(file)) => Some(file.actions),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|a| match a.action {
+            Some(pb::file_action::Action::Copy(c)) => Some((c.src, c.dest)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        copies,
+        [
+            ("/w/a.txt".to_owned(), "/".to_owned()),
+            ("/w/b.txt".to_owned(), "/".to_owned())
+        ],
+        "both artifacts, under the outputs' common directory"
+    );
+    let nested = request(&[("/w/a.txt", "/p/out"), ("/w/b.txt", "/p/out/sub")]);
+    assert!(
+        super::export::solo_tree(&nested).is_none(),
+        "nested outputs go out one after another, so the target solves its own state"
+    );
+}
