@@ -270,11 +270,12 @@ fn tree(batch: &[Request]) -> (PathBuf, State) {
     (root, tree)
 }
 
-/// The state an export of `request` alone writes, when its outputs go out in one file op: the
-/// target solves it, so that BuildKit copies the outputs out as soon as the run ends (as docker
-/// build's last stage copies each stage's files), and the export finds it built.
+/// The state an export of `request` alone writes, when it has outputs and they go out in one
+/// file op: the target solves it, so that BuildKit copies the outputs out as soon as the run
+/// ends (as docker build's last stage copies each stage's files), and the export finds it built.
 pub(crate) fn solo_tree(request: &Request) -> Option<State> {
-    joins(&[], request).then(|| tree(std::slice::from_ref(request)).1)
+    let writes = !request.outputs.is_empty() && joins(&[], request);
+    writes.then(|| tree(std::slice::from_ref(request)).1)
 }
 
 /// Writes the outputs of `batch` in one solve: [`tree`], exported to the common root. Only the

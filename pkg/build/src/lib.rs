@@ -298,9 +298,9 @@ async fn run(shared: Arc<Shared>) -> Result<(), Error> {
         if tasks.is_empty() && exporter.pending() == 0 {
             break;
         }
-        // Still held after the flush: exports waiting for an earlier target (its end wakes
-        // this loop) or for their deadline.
-        let wake = export_deadline(&held, first_running);
+        // A flush sends every export the deadline counts; what stays waits for an earlier
+        // target (its end wakes this loop) or for the deadline.
+        let wake = deadline.filter(|_| !flush);
         tokio::select! {
             Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 let (id, result) = match joined {

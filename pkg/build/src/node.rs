@@ -179,15 +179,11 @@ impl Shared {
                     .collect();
                 // With outputs, the target's solve includes what its export copies out, as
                 // soon as the run ends; the export then finds it built.
-                let solved = if outputs.is_empty() {
-                    None
-                } else {
-                    crate::export::solo_tree(&crate::export::Request {
-                        node: node.clone(),
-                        state: state.clone(),
-                        outputs: outputs.clone(),
-                    })
-                };
+                let solved = crate::export::solo_tree(&crate::export::Request {
+                    node: node.clone(),
+                    state: state.clone(),
+                    outputs: outputs.clone(),
+                });
                 // Claimed here, in plan order, not in the solve's task: a target built on a
                 // running one shares its vertices, which stay under the first.
                 let definition = Box::new(solved.as_ref().unwrap_or(&state).marshal());

@@ -555,6 +555,10 @@ fn a_target_solves_what_its_export_alone_copies_out() {
         ],
         "both artifacts, under the outputs' common directory"
     );
+    assert!(
+        super::export::solo_tree(&request(&[])).is_none(),
+        "without outputs the target solves its own state"
+    );
     let nested = request(&[("/w/a.txt", "/p/out"), ("/w/b.txt", "/p/out/sub")]);
     assert!(
         super::export::solo_tree(&nested).is_none(),
